@@ -1,0 +1,220 @@
+//! Connecting to a source: resolve `${key}` references through the secrets manager (at every connect, never
+//! cached), then open a session with the TLS mode the connection asks for.
+
+use crate::classify::{self, Context};
+use crate::error::PgError;
+use crate::tls::{self, Verify};
+use assay_core::connection::{ConnectionSpec, Port};
+use assay_core::placeholder;
+use assay_secrets::Resolver;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_postgres::config::SslMode;
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything needed to open a session, with secrets resolved. Lives only as long as one connect.
+#[derive(Clone)]
+pub struct ConnectParams {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+    pub sslmode: String,
+    pub sslrootcert: Option<String>,
+    pub connect_timeout: Duration,
+    pub application_name: String,
+}
+
+impl std::fmt::Debug for ConnectParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectParams")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("database", &self.database)
+            .field("sslmode", &self.sslmode)
+            .finish()
+    }
+}
+
+/// A connection's stored settings plus the database of a datastore: what to resolve before connecting.
+#[derive(Debug, Clone)]
+pub struct Endpoint<'a> {
+    pub connection: &'a ConnectionSpec,
+    pub database: &'a str,
+}
+
+impl Endpoint<'_> {
+    /// Resolves secrets and parses the properties. With a secrets manager, values are read from it now.
+    pub async fn resolve(&self, resolver: &Resolver) -> Result<ConnectParams, PgError> {
+        let spec = self.connection;
+        let values: Option<BTreeMap<String, String>> = match &spec.secrets_manager {
+            Some(sm) => Some(resolver.fetch(sm).await?),
+            None => None,
+        };
+        let sub = |field: &str, text: &str| -> Result<String, PgError> {
+            match &values {
+                Some(v) => placeholder::substitute(text, v)
+                    .map_err(|key| {
+                        PgError::Secrets(assay_secrets::SecretsError::MissingKey {
+                            key,
+                            available: if v.is_empty() {
+                                "none".to_string()
+                            } else {
+                                v.keys().cloned().collect::<Vec<_>>().join(", ")
+                            },
+                        })
+                    })
+                    .map_err(|e| {
+                        tracing::debug!(field, "a ${{key}} reference could not be resolved");
+                        e
+                    }),
+                None => Ok(placeholder::unescape(text)),
+            }
+        };
+        let port_text = sub("port", &spec.port.as_text())?;
+        let port = match &spec.port {
+            Port::Number(n) => *n,
+            Port::Reference(_) => port_text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| PgError::Property {
+                    field: "port".into(),
+                    message: "the secret's value for the port is not a number between 1 and 65535"
+                        .into(),
+                })?,
+        };
+        let param = |name: &str| -> Result<Option<String>, PgError> {
+            match spec.parameters.get(name) {
+                Some(Value::String(s)) => Ok(Some(sub(&format!("parameters.{name}"), s)?)),
+                Some(Value::Null) | None => Ok(None),
+                Some(other) => Ok(Some(other.to_string())),
+            }
+        };
+        let sslmode = param("sslmode")?.unwrap_or_else(|| "prefer".to_string());
+        let sslrootcert = match param("sslrootcert")? {
+            Some(v) if v.contains("-----BEGIN") => Some(v),
+            Some(path) => Some(
+                std::fs::read_to_string(&path).map_err(|e| PgError::Property {
+                    field: "parameters.sslrootcert".into(),
+                    message: format!("cannot read {path}: {e}"),
+                })?,
+            ),
+            None => None,
+        };
+        let connect_timeout = match param("connect_timeout")? {
+            Some(s) => {
+                Duration::from_secs(s.trim().parse::<u64>().map_err(|_| PgError::Property {
+                    field: "parameters.connect_timeout".into(),
+                    message: "must be a whole number of seconds".into(),
+                })?)
+            }
+            None => DEFAULT_CONNECT_TIMEOUT,
+        };
+        Ok(ConnectParams {
+            host: sub("host", &spec.host)?,
+            port,
+            user: sub("username", &spec.username)?,
+            password: spec
+                .password
+                .as_deref()
+                .map(|p| sub("password", p))
+                .transpose()?,
+            database: sub("database", self.database)?,
+            sslmode,
+            sslrootcert,
+            connect_timeout,
+            application_name: "assay".to_string(),
+        })
+    }
+}
+
+impl ConnectParams {
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            database: &self.database,
+        }
+    }
+
+    /// Opens a session. The connection task runs on the current runtime until the client is dropped.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, PgError> {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.database)
+            .application_name(&self.application_name)
+            .connect_timeout(self.connect_timeout);
+        if let Some(p) = &self.password {
+            cfg.password(p);
+        }
+        let (mode, verify) = match self.sslmode.as_str() {
+            "disable" => (SslMode::Disable, Verify::None),
+            "allow" | "prefer" => (SslMode::Prefer, Verify::None),
+            "require" => (
+                SslMode::Require,
+                if self.sslrootcert.is_some() {
+                    Verify::Chain
+                } else {
+                    Verify::None
+                },
+            ),
+            "verify-ca" => (SslMode::Require, Verify::Chain),
+            "verify-full" => (SslMode::Require, Verify::Full),
+            other => {
+                return Err(PgError::Property {
+                    field: "parameters.sslmode".into(),
+                    message: format!("'{other}' is not an sslmode"),
+                });
+            }
+        };
+        cfg.ssl_mode(mode);
+        let fail = |e: tokio_postgres::Error| {
+            PgError::Connect(Box::new(classify::classify(&e, &self.context())))
+        };
+        let attempt =
+            async {
+                if mode == SslMode::Disable {
+                    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(fail)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(client)
+                } else {
+                    let tls_config = tls::client_config(verify, self.sslrootcert.as_deref())
+                        .map_err(|message| PgError::Property {
+                            field: "parameters.sslrootcert".into(),
+                            message,
+                        })?;
+                    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+                    let (client, conn) = cfg.connect(connector).await.map_err(fail)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(client)
+                }
+            };
+        // The connect timeout covers each TCP connect; this bounds the whole handshake as well.
+        match tokio::time::timeout(self.connect_timeout + Duration::from_secs(5), attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Connect(Box::new(classify::classify_transport(
+                "timed out",
+                &self.context(),
+            )))),
+        }
+    }
+}
+
+/// Wraps a query error into a diagnosis for this session's target.
+pub fn query_error(e: &tokio_postgres::Error, params: &ConnectParams) -> PgError {
+    PgError::Query(Box::new(classify::classify(e, &params.context())))
+}

@@ -1,0 +1,16 @@
+//! The metadata store: PostgreSQL only, migrated at start; repositories for users, teams, tokens, connections
+//! (secrets encrypted at rest), datastores, the synced catalog and the operation queue. Also the manager of the
+//! embedded PostgreSQL cluster that `assay serve` runs by default.
+
+pub mod catalog;
+pub mod cluster;
+pub mod connections;
+pub mod crypto;
+pub mod datastores;
+mod db;
+mod error;
+pub mod operations;
+pub mod users;
+
+pub use db::{Store, Viewer};
+pub use error::StoreError;
