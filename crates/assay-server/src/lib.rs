@@ -1,14 +1,56 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The Assay server: the Qualytics-compatible REST API under `/api`, authentication (JWT tokens, users, teams)
+//! and the background operation runner.
+
+pub mod auth;
+mod body;
+mod error;
+mod openapi;
+mod params;
+mod routes;
+pub mod runner;
+mod testing;
+mod views;
+
+pub use error::ApiError;
+
+use assay_secrets::Resolver;
+use assay_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub resolver: Resolver,
+    pub keys: Arc<auth::Keys>,
+    pub wake_runner: Arc<tokio::sync::Notify>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl AppState {
+    /// Builds the state from an open store (loading or creating the token signing key).
+    pub async fn new(store: Store) -> Result<AppState, ApiError> {
+        let keys = auth::Keys::load(&store).await?;
+        Ok(AppState {
+            store,
+            resolver: Resolver::default(),
+            keys: Arc::new(keys),
+            wake_runner: Arc::new(tokio::sync::Notify::new()),
+        })
     }
+}
+
+/// The full HTTP application.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -117,7 +117,8 @@ fn container_of(r: &tokio_postgres::Row) -> ContainerRecord {
 
 impl Store {
     /// Applies a catalog snapshot to a datastore in one transaction. `kinds` limits the container types
-    /// (`table`, `view`) the sync covers; `prune` deletes containers that disappeared instead of marking them.
+    /// (`table`, `view`) the sync covers; `prune` deletes containers that disappeared instead of marking them;
+    /// `recreate` drops every container first (new ids).
     pub async fn apply_sync(
         &self,
         datastore_id: i64,
@@ -125,10 +126,14 @@ impl Store {
         commit_timestamps: bool,
         kinds: &[String],
         prune: bool,
+        recreate: bool,
     ) -> Result<SyncOutcome, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let mut out = SyncOutcome::default();
+        if recreate {
+            out.pruned = tx.execute("DELETE FROM containers WHERE datastore_id = $1", &[&datastore_id]).await? as i64;
+        }
         let mut seen: Vec<String> = Vec::new();
         for t in tables
             .iter()

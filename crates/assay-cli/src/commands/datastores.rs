@@ -1,0 +1,232 @@
+//! `datastores create|list|get|update|delete|verify|test|enrichment|link-enrichment|unlink-enrichment`.
+
+use super::client;
+use super::connections::report_test;
+use crate::{Outcome, printer};
+use anyhow::{Result, bail};
+use clap::{ArgAction, Subcommand};
+use serde_json::{Map, Value, json};
+
+#[derive(Subcommand)]
+pub enum DatastoresCmd {
+    /// Create a datastore on an existing connection
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, required_unless_present = "connection_id")]
+        connection_name: Option<String>,
+        #[arg(long)]
+        connection_id: Option<i64>,
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        schema: String,
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Team names (default Public)
+        #[arg(long, value_delimiter = ',')]
+        teams: Vec<String>,
+        #[arg(long)]
+        enrichment_only: bool,
+        #[arg(long)]
+        enrichment_prefix: Option<String>,
+        #[arg(long)]
+        enrichment_source_record_limit: Option<i64>,
+        #[arg(long, default_value = "none")]
+        enrichment_remediation_strategy: String,
+        #[arg(long)]
+        high_count_rollup_threshold: Option<i64>,
+        #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        trigger_sync: bool,
+        #[arg(long, conflicts_with = "trigger_sync")]
+        no_trigger_sync: bool,
+    },
+    List {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        enrichment_only: bool,
+    },
+    Get {
+        #[arg(long, required_unless_present = "name")]
+        id: Option<i64>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Change a datastore's settings (only the flags given)
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        schema: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        teams: Option<Vec<String>>,
+        #[arg(long)]
+        enrichment_prefix: Option<String>,
+        #[arg(long)]
+        enrichment_source_record_limit: Option<i64>,
+        #[arg(long)]
+        enrichment_remediation_strategy: Option<String>,
+        #[arg(long)]
+        high_count_rollup_threshold: Option<i64>,
+    },
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Test the datastore's connection and the privileges its role needs
+    Verify {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Same as verify
+    Test {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Link (--link EID) or unlink (--unlink) the enrichment datastore
+    Enrichment {
+        #[arg(long)]
+        id: i64,
+        #[arg(long, conflicts_with = "unlink", required_unless_present = "unlink")]
+        link: Option<i64>,
+        #[arg(long)]
+        unlink: bool,
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    LinkEnrichment {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        enrichment_id: i64,
+        /// Prefix of the enrichment tables (normalised, e.g. "Shop Data" → _shop_data)
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    UnlinkEnrichment {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
+    let c = client()?;
+    match cmd {
+        DatastoresCmd::Create {
+            name,
+            connection_name,
+            connection_id,
+            database,
+            schema,
+            tags,
+            teams,
+            enrichment_only,
+            enrichment_prefix,
+            enrichment_source_record_limit,
+            enrichment_remediation_strategy,
+            high_count_rollup_threshold,
+            trigger_sync,
+            no_trigger_sync,
+        } => {
+            let connection_id = match (connection_id, connection_name) {
+                (Some(id), _) => id,
+                (None, Some(n)) => c.connection_id(&n).await?,
+                (None, None) => bail!("give --connection-name or --connection-id"),
+            };
+            let mut body = json!({
+                "name": name, "connection_id": connection_id, "enrichment_only": enrichment_only,
+                "enrichment_remediation_strategy": enrichment_remediation_strategy,
+                "trigger_sync": trigger_sync && !no_trigger_sync,
+                "tags": if tags.is_empty() { Value::Null } else { json!(tags) },
+                "teams": if teams.is_empty() { Value::Null } else { json!(teams) },
+                "database": database, "schema": schema,
+            });
+            for (k, v) in [
+                ("enrichment_prefix", enrichment_prefix.map(Value::from)),
+                ("enrichment_source_record_limit", enrichment_source_record_limit.map(Value::from)),
+                ("high_count_rollup_threshold", high_count_rollup_threshold.map(Value::from)),
+            ] {
+                if let Some(v) = v {
+                    body[k] = v;
+                }
+            }
+            let v = c.post("/datastores", &body).await?;
+            printer::line(format!("Datastore ID: {}", v["id"]));
+            printer::line(format!("Datastore Name: {}", v["name"].as_str().unwrap_or_default()));
+        }
+        DatastoresCmd::List { name, enrichment_only } => {
+            let mut q = Vec::new();
+            if let Some(n) = name {
+                q.push(("name", n));
+            }
+            if enrichment_only {
+                q.push(("enrichment_only", "true".to_string()));
+            }
+            let all = c.all("/datastores", &q).await?;
+            printer::table(&all, &["id", "name", "type", "host", "database", "schema", "enrichment_only", "teams", "enrich_datastore"]);
+        }
+        DatastoresCmd::Get { id, name } => {
+            let id = match (id, name) {
+                (Some(id), _) => id,
+                (None, Some(n)) => c.datastore_id(&n).await?,
+                (None, None) => bail!("give --id or --name"),
+            };
+            printer::json(&c.get(&format!("/datastores/{id}"), &[]).await?);
+        }
+        DatastoresCmd::Update {
+            id,
+            name,
+            database,
+            schema,
+            teams,
+            enrichment_prefix,
+            enrichment_source_record_limit,
+            enrichment_remediation_strategy,
+            high_count_rollup_threshold,
+        } => {
+            let mut body = Map::new();
+            for (k, v) in [
+                ("name", name.map(Value::from)),
+                ("database", database.map(Value::from)),
+                ("schema", schema.map(Value::from)),
+                ("teams", teams.map(|t| json!(t))),
+                ("enrichment_prefix", enrichment_prefix.map(Value::from)),
+                ("enrichment_source_record_limit", enrichment_source_record_limit.map(Value::from)),
+                ("enrichment_remediation_strategy", enrichment_remediation_strategy.map(Value::from)),
+                ("high_count_rollup_threshold", high_count_rollup_threshold.map(Value::from)),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), v);
+                }
+            }
+            printer::json(&c.put(&format!("/datastores/{id}"), &Value::Object(body)).await?);
+        }
+        DatastoresCmd::Delete { id } => {
+            c.delete(&format!("/datastores/{id}")).await?;
+            printer::line(format!("Datastore {id} deleted."));
+        }
+        DatastoresCmd::Verify { id } | DatastoresCmd::Test { id } => {
+            let v = c.post(&format!("/datastores/{id}/connection"), &json!({})).await?;
+            return Ok(report_test(&format!("Datastore {id}"), &v));
+        }
+        DatastoresCmd::Enrichment { id, link: Some(eid), prefix, .. }
+        | DatastoresCmd::LinkEnrichment { id, enrichment_id: eid, prefix } => {
+            let body = prefix.map(|p| json!({"enrichment_prefix": p}));
+            let v = c.patch(&format!("/datastores/{id}/enrichment/{eid}"), body.as_ref()).await?;
+            printer::line(format!(
+                "Enrichment datastore {eid} linked to datastore {id} with prefix {}.",
+                v["enrichment_prefix"].as_str().unwrap_or("-")
+            ));
+        }
+        DatastoresCmd::Enrichment { id, .. } | DatastoresCmd::UnlinkEnrichment { id } => {
+            c.delete(&format!("/datastores/{id}/enrichment")).await?;
+            printer::line(format!("Enrichment unlinked from datastore {id}."));
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,72 @@
+//! The OpenAPI document served at `/api/openapi.json`: every route the server has, from one table.
+
+use serde_json::{Map, Value, json};
+
+/// (method, path under `/api`, summary, tag).
+pub const ROUTES: &[(&str, &str, &str, &str)] = &[
+    ("get", "/status", "Service status (public)", "system"),
+    ("get", "/health", "Liveness probe (public, 204)", "system"),
+    ("get", "/openapi.json", "This document", "system"),
+    ("post", "/auth/login", "Exchange a username and password for an API token", "auth"),
+    ("get", "/connections", "List connections", "connections"),
+    ("post", "/connections", "Create a connection", "connections"),
+    ("post", "/connections/test", "Test an unsaved connection", "connections"),
+    ("get", "/connections/{connection_id}", "Get a connection", "connections"),
+    ("put", "/connections/{connection_id}", "Update a connection", "connections"),
+    ("delete", "/connections/{connection_id}", "Delete an unused connection", "connections"),
+    ("post", "/connections/{connection_id}/test", "Test a saved connection, optionally with overrides", "connections"),
+    ("get", "/datastores", "List datastores", "datastores"),
+    ("post", "/datastores", "Create a datastore", "datastores"),
+    ("post", "/datastores/connection", "Test an unsaved datastore with its permission preflight", "datastores"),
+    ("get", "/datastores/{datastore_id}", "Get a datastore", "datastores"),
+    ("put", "/datastores/{datastore_id}", "Update a datastore", "datastores"),
+    ("delete", "/datastores/{datastore_id}", "Delete a datastore", "datastores"),
+    ("post", "/datastores/{datastore_id}/connection", "Test a datastore with its permission preflight", "datastores"),
+    ("get", "/datastores/{datastore_id}/schemas", "List the user schemas of a datastore's database", "datastores"),
+    ("delete", "/datastores/{datastore_id}/enrichment", "Unlink the enrichment datastore", "datastores"),
+    ("patch", "/datastores/{datastore_id}/enrichment/{enrichment_id}", "Link an enrichment datastore", "datastores"),
+    ("get", "/containers", "List containers", "containers"),
+    ("get", "/containers/listing", "All containers of a datastore (bare array)", "containers"),
+    ("get", "/containers/{container_id}", "Get a container", "containers"),
+    ("get", "/containers/{container_id}/fields", "Fields of a container (bare array)", "containers"),
+    ("get", "/operations", "List operations", "operations"),
+    ("post", "/operations/run", "Run an operation", "operations"),
+    ("get", "/operations/{operation_id}", "Get an operation", "operations"),
+    ("put", "/operations/abort/{operation_id}", "Abort an operation", "operations"),
+    ("get", "/users", "List users", "users"),
+    ("post", "/users", "Create a user (admin)", "users"),
+    ("get", "/users/me", "The signed-in user", "users"),
+    ("get", "/users/{user_id}", "Get a user", "users"),
+    ("get", "/teams", "List teams", "teams"),
+    ("post", "/teams", "Create a team (admin)", "teams"),
+    ("get", "/teams/{team_id}", "Get a team", "teams"),
+    ("post", "/teams/{team_id}/members", "Add a user to a team (admin)", "teams"),
+    ("post", "/tokens", "Create an API token", "auth"),
+];
+
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for (method, path, summary, tag) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .collect();
+        let entry = paths.entry(format!("/api{path}")).or_insert_with(|| json!({}));
+        entry[*method] = json!({
+            "summary": summary,
+            "tags": [tag],
+            "operationId": format!("{method}_{}", path.replace(['/', '{', '}', '.'], "_").trim_matches('_')),
+            "parameters": params,
+            "responses": {"200": {"description": "OK"}, "4XX": {"description": "Error: {\"detail\": ...}"}},
+        });
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Assay API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Data quality for PostgreSQL; compatible with the Qualytics API."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    })
+}

@@ -1,0 +1,76 @@
+//! The route table of `/api`, and helpers shared by the handlers.
+
+mod catalog;
+mod connections;
+mod datastores;
+mod operations;
+mod system;
+mod users;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/status", get(system::status))
+        .route("/health", get(system::health))
+        .route("/openapi.json", get(system::openapi))
+        .route("/auth/login", post(users::login))
+        .route("/connections", get(connections::list).post(connections::create))
+        .route("/connections/test", post(connections::test_unsaved))
+        .route(
+            "/connections/{id}",
+            get(connections::get_one).put(connections::update).delete(connections::delete),
+        )
+        .route("/connections/{id}/test", post(connections::test))
+        .route("/datastores", get(datastores::list).post(datastores::create))
+        .route("/datastores/connection", post(datastores::test_unsaved))
+        .route(
+            "/datastores/{id}",
+            get(datastores::get_one).put(datastores::update).delete(datastores::delete),
+        )
+        .route("/datastores/{id}/connection", post(datastores::test))
+        .route("/datastores/{id}/schemas", get(datastores::schemas))
+        .route("/datastores/{id}/enrichment", axum::routing::delete(datastores::unlink))
+        .route("/datastores/{id}/enrichment/{eid}", patch(datastores::link))
+        .route("/containers", get(catalog::list))
+        .route("/containers/listing", get(catalog::listing))
+        .route("/containers/{id}", get(catalog::get_one))
+        .route("/containers/{id}/fields", get(catalog::fields))
+        .route("/operations", get(operations::list))
+        .route("/operations/run", post(operations::run))
+        .route("/operations/{id}", get(operations::get_one))
+        .route("/operations/abort/{id}", put(operations::abort))
+        .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/me", get(users::me))
+        .route("/users/{id}", get(users::get_user))
+        .route("/teams", get(users::list_teams).post(users::create_team))
+        .route("/teams/{id}", get(users::get_team))
+        .route("/teams/{id}/members", post(users::add_member))
+        .route("/tokens", post(users::create_token))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api", api)
+        .fallback(not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found: no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed for this route")
+}
+
+/// Parses a path id.
+pub(crate) fn id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .map_err(|_| ApiError::invalid(format!("{what} id '{raw}' is not an integer")))
+}

@@ -1,0 +1,128 @@
+//! `/api/operations`: run (queued for the background runner), list, get and abort.
+
+use super::id;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::body::{Fields, JsonBody, Opt};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::views;
+use assay_core::FieldError;
+use assay_core::operation::{OperationResult, OperationType};
+use assay_store::operations::OperationFilter;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+pub async fn run(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+    let map = body.object()?;
+    let mut f = Fields::new(&map);
+    let datastore_id = f.int("datastore_id").value();
+    let op_type = f.string("type").value();
+    let mut errors = std::mem::take(&mut f.errors);
+    if datastore_id.is_none() {
+        errors.push(FieldError::new("datastore_id", "is required"));
+    }
+    let parsed = match op_type.as_deref() {
+        None => {
+            errors.push(FieldError::new("type", "is required: sync, profile, scan, export or materialize"));
+            None
+        }
+        Some(t) => match OperationType::parse(t) {
+            Some(t) => Some(t),
+            None => {
+                errors.push(FieldError::new("type", format!("'{t}' is not one of sync, profile, scan, export, materialize")));
+                None
+            }
+        },
+    };
+    if map.contains_key("remediation") {
+        errors.push(FieldError::new(
+            "remediation",
+            "is not a scan parameter; set enrichment_remediation_strategy on the datastore instead",
+        ));
+    }
+    let params = match parsed {
+        Some(OperationType::Sync) => {
+            let mut f = Fields::new(&map);
+            let include = match f.strings("include") {
+                Opt::Set(v) if !v.is_empty() => v,
+                _ => vec!["table".to_string(), "view".to_string()],
+            };
+            for k in &include {
+                if k != "table" && k != "view" {
+                    f.invalid("include", format!("'{k}' is not table or view"));
+                }
+            }
+            let prune = f.boolean("prune").value().unwrap_or(false);
+            let recreate = f.boolean("recreate").value().unwrap_or(false);
+            errors.extend(f.errors);
+            json!({"include": include, "prune": prune, "recreate": recreate})
+        }
+        Some(other) => {
+            errors.push(FieldError::new(
+                "type",
+                format!("the {} operation is not available in this version of Assay yet; run sync", other.as_str()),
+            ));
+            Value::Null
+        }
+        None => Value::Null,
+    };
+    let (Some(datastore_id), Some(op_type), true) = (datastore_id, parsed, errors.is_empty()) else {
+        return Err(ApiError::fields(errors));
+    };
+    let ds = s.store.datastore(datastore_id, &u.viewer()).await?;
+    let op = s.store.enqueue_operation(op_type.as_str(), ds.id, &params, &u.label(), Some(u.0.id)).await?;
+    s.wake_runner.notify_one();
+    Ok(Json(views::operation(&op)))
+}
+
+pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+    let (page, size) = q.page()?;
+    let op_type = match q.get("operation_type") {
+        Some(t) => Some(
+            OperationType::parse(t)
+                .ok_or_else(|| ApiError::invalid(format!("query parameter operation_type: '{t}' is not an operation type")))?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut results = Vec::new();
+    for r in q.all("result") {
+        let parsed = OperationResult::parse(&r)
+            .ok_or_else(|| ApiError::invalid(format!("query parameter result: '{r}' is not a result")))?;
+        results.push(parsed.as_str().to_string());
+    }
+    let date = |k: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        q.get(k)
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| ApiError::invalid(format!("query parameter {k}: '{d}' is not YYYY-MM-DD")))
+            })
+            .transpose()
+    };
+    let filter = OperationFilter {
+        datastores: q.ints("datastore")?,
+        op_type,
+        results,
+        finished: q.bool("finished")?,
+        start_date: date("start_date")?,
+        end_date: date("end_date")?,
+        ascending: matches!(q.get("sort_created"), Some("asc")),
+    };
+    let (items, total) = s.store.list_operations(&u.viewer(), &filter, page, size).await?;
+    Ok(Json(views::page(items.iter().map(views::operation).collect(), total, page, size)))
+}
+
+pub async fn get_one(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let op = s.store.operation(id(&raw, "operation")?, &u.viewer()).await?;
+    Ok(Json(views::operation(&op)))
+}
+
+/// Aborts: a queued operation ends at once; a running one stops at its next step; a finished one is returned
+/// unchanged.
+pub async fn abort(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let op = s.store.request_abort(id(&raw, "operation")?, &u.viewer(), &u.label()).await?;
+    Ok(Json(views::operation(&op)))
+}

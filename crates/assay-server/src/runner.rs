@@ -1,0 +1,164 @@
+//! The background operation runner: claims queued operations from the store (`FOR UPDATE SKIP LOCKED`), runs
+//! them with a heartbeat, honours abort requests between steps, and fails the runs whose server died.
+
+use crate::AppState;
+use assay_store::Viewer;
+use assay_store::operations::{OperationRecord, STALE_AFTER_SECONDS};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const IDLE_POLL: Duration = Duration::from_secs(2);
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// How an operation ended.
+struct Ending {
+    result: &'static str,
+    message: Option<String>,
+    detail: Option<String>,
+    status: Value,
+}
+
+/// Starts the runner; it stops claiming work when `shutdown` turns true and lets the running operation finish.
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let worker = format!("assay-{}", uuid::Uuid::new_v4());
+    tokio::spawn(async move {
+        let mut last_sweep = tokio::time::Instant::now() - SWEEP_EVERY;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                match state.store.fail_interrupted(STALE_AFTER_SECONDS).await {
+                    Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "OperationsInterrupted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted operations"),
+                }
+                last_sweep = tokio::time::Instant::now();
+            }
+            match state.store.claim_operation(&worker).await {
+                Ok(Some(op)) => run(&state, op).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = state.wake_runner.notified() => {}
+                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim operations; retrying");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
+    })
+}
+
+async fn run(state: &AppState, op: OperationRecord) {
+    tracing::info!(operation_id = op.id, op_type = %op.op_type, datastore_id = op.datastore_id, "OperationStarted");
+    let beat = {
+        let store = state.store.clone();
+        let id = op.id;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                let _ = store.heartbeat(id).await;
+            }
+        })
+    };
+    let ending = match op.op_type.as_str() {
+        "sync" => sync(state, &op).await,
+        other => Ending {
+            result: "failure",
+            message: Some(format!("the {other} operation is not available in this version of Assay")),
+            detail: None,
+            status: json!({}),
+        },
+    };
+    beat.abort();
+    let done = state
+        .store
+        .finish_operation(op.id, ending.result, ending.message.as_deref(), ending.detail.as_deref(), &ending.status)
+        .await;
+    if let Err(e) = done {
+        tracing::error!(operation_id = op.id, error = %e, "cannot record the end of an operation");
+    }
+    tracing::info!(operation_id = op.id, result = ending.result, "OperationFinished");
+}
+
+fn failure(message: String, status: Value) -> Ending {
+    Ending { result: "failure", detail: Some(message.clone()), message: Some(message), status }
+}
+
+/// Sync: read the schema's catalog and apply it to the containers and fields of the datastore.
+async fn sync(state: &AppState, op: &OperationRecord) -> Ending {
+    let mut status = json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0});
+    let ds = match state.store.datastore(op.datastore_id, &Viewer::admin(0)).await {
+        Ok(d) => d,
+        Err(e) => return failure(format!("datastore {}: {e}", op.datastore_id), status),
+    };
+    let conn = match state.store.connection(ds.connection_id).await {
+        Ok(c) => c,
+        Err(e) => return failure(format!("connection {}: {e}", ds.connection_id), status),
+    };
+    let kinds: Vec<String> = op
+        .params
+        .get("include")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .filter(|v: &Vec<String>| !v.is_empty())
+        .unwrap_or_else(|| vec!["table".into(), "view".into()]);
+    let prune = op.params.get("prune").and_then(Value::as_bool).unwrap_or(false);
+    let recreate = op.params.get("recreate").and_then(Value::as_bool).unwrap_or(false);
+
+    let endpoint = assay_postgres::Endpoint { connection: &conn.spec, database: &ds.spec.database };
+    let params = match endpoint.resolve(&state.resolver).await {
+        Ok(p) => p,
+        Err(e) => return failure(format!("cannot connect to datastore '{}': {e}", ds.spec.name), status),
+    };
+    let client = match params.connect().await {
+        Ok(c) => c,
+        Err(e) => return failure(format!("cannot connect to datastore '{}': {e}", ds.spec.name), status),
+    };
+    let snapshot = match assay_postgres::catalog::discover(&client, &params, &ds.spec.schema).await {
+        Ok(s) => s,
+        Err(e) => return failure(format!("cannot read the catalog of datastore '{}': {e}", ds.spec.name), status),
+    };
+    let wanted = snapshot.tables.iter().filter(|t| kinds.iter().any(|k| k == t.kind.container_type())).count();
+    status["total_containers"] = json!(wanted);
+    match state.store.operation_progress(op.id, &status).await {
+        Ok(true) => {
+            return Ending { result: "aborted", message: Some("aborted before the catalog was saved".into()), detail: None, status };
+        }
+        Ok(false) => {}
+        Err(e) => return failure(format!("metadata store: {e}"), status),
+    }
+    let outcome = match state
+        .store
+        .apply_sync(ds.id, &snapshot.tables, snapshot.commit_timestamps, &kinds, prune, recreate)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return failure(format!("cannot save the catalog: {e}"), status),
+    };
+    status["containers_analyzed"] = json!(outcome.containers);
+    status["containers_added"] = json!(outcome.added);
+    status["containers_updated"] = json!(outcome.updated);
+    status["containers_restored"] = json!(outcome.restored);
+    status["containers_missing"] = json!(outcome.missing);
+    status["containers_pruned"] = json!(outcome.pruned);
+    status["fields_synced"] = json!(outcome.fields);
+    status["commit_timestamps"] = json!(snapshot.commit_timestamps);
+    // success with a message is the UI's "warning"
+    let message = if outcome.containers == 0 {
+        Some(format!(
+            "schema \"{}\" has no tables or views this role can see; check the schema name and the role's grants",
+            ds.spec.schema
+        ))
+    } else {
+        None
+    };
+    Ending { result: "success", message, detail: None, status }
+}
