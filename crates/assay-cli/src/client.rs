@@ -40,25 +40,39 @@ pub fn normalize_url(url: &str) -> String {
 
 impl Config {
     pub fn load() -> Result<Config> {
-        match (std::env::var("ASSAY_URL").ok(), std::env::var("ASSAY_TOKEN").ok()) {
-            (Some(url), Some(token)) => return Ok(Config { url: normalize_url(&url), token, ssl_verify: true }),
-            (Some(_), None) | (None, Some(_)) => bail!("set both ASSAY_URL and ASSAY_TOKEN, or neither"),
+        match (
+            std::env::var("ASSAY_URL").ok(),
+            std::env::var("ASSAY_TOKEN").ok(),
+        ) {
+            (Some(url), Some(token)) => {
+                return Ok(Config {
+                    url: normalize_url(&url),
+                    token,
+                    ssl_verify: true,
+                });
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("set both ASSAY_URL and ASSAY_TOKEN, or neither")
+            }
             (None, None) => {}
         }
         let path = config_dir().join("config.yaml");
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!("no configuration at {}: run `assay auth init --url URL --token TOKEN` or set ASSAY_URL and ASSAY_TOKEN", path.display())
         })?;
-        let mut cfg: Config = serde_yaml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        let mut cfg: Config = serde_yaml::from_str(&text)
+            .with_context(|| format!("{} is not valid", path.display()))?;
         cfg.url = normalize_url(&cfg.url);
         Ok(cfg)
     }
 
     pub fn save(&self) -> Result<PathBuf> {
         let dir = config_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("config.yaml");
-        std::fs::write(&path, serde_yaml::to_string(self)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, serde_yaml::to_string(self)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -97,18 +111,35 @@ impl Client {
             .timeout(Duration::from_secs(60))
             .danger_accept_invalid_certs(!cfg.ssl_verify)
             .build()?;
-        Ok(Client { http, base: cfg.url.clone(), token: cfg.token.clone() })
+        Ok(Client {
+            http,
+            base: cfg.url.clone(),
+            token: cfg.token.clone(),
+        })
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Value> {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token).query(query);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .query(query);
         if let Some(b) = body {
             req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() {
-                anyhow!("cannot reach the Assay server at {}: is `assay serve` running there?", self.base)
+                anyhow!(
+                    "cannot reach the Assay server at {}: is `assay serve` running there?",
+                    self.base
+                )
             } else {
                 anyhow!("request to {url} failed: {e}")
             }
@@ -118,24 +149,33 @@ impl Client {
         if !(200..300).contains(&status) {
             let detail = serde_json::from_str::<Value>(&text)
                 .ok()
-                .and_then(|v| v.get("detail").map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string())))
+                .and_then(|v| {
+                    v.get("detail").map(|d| {
+                        d.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| d.to_string())
+                    })
+                })
                 .unwrap_or(text);
             return Err(ApiFailure { status, detail }.into());
         }
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).with_context(|| format!("the server's answer to {path} is not JSON"))
+        serde_json::from_str(&text)
+            .with_context(|| format!("the server's answer to {path} is not JSON"))
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         self.request(reqwest::Method::GET, path, query, None).await
     }
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.request(reqwest::Method::POST, path, &[], Some(body)).await
+        self.request(reqwest::Method::POST, path, &[], Some(body))
+            .await
     }
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
-        self.request(reqwest::Method::PUT, path, &[], Some(body)).await
+        self.request(reqwest::Method::PUT, path, &[], Some(body))
+            .await
     }
     pub async fn patch(&self, path: &str, body: Option<&Value>) -> Result<Value> {
         self.request(reqwest::Method::PATCH, path, &[], body).await
@@ -169,16 +209,22 @@ impl Client {
         all.iter()
             .find(|c| c["name"] == name)
             .and_then(|c| c["id"].as_i64())
-            .ok_or_else(|| anyhow!("no connection named '{name}' (assay connections list shows them)"))
+            .ok_or_else(|| {
+                anyhow!("no connection named '{name}' (assay connections list shows them)")
+            })
     }
 
     /// A datastore id by exact name.
     pub async fn datastore_id(&self, name: &str) -> Result<i64> {
-        let all = self.all("/datastores", &[("name", name.to_string())]).await?;
+        let all = self
+            .all("/datastores", &[("name", name.to_string())])
+            .await?;
         all.iter()
             .find(|c| c["name"] == name)
             .and_then(|c| c["id"].as_i64())
-            .ok_or_else(|| anyhow!("no datastore named '{name}' (assay datastores list shows them)"))
+            .ok_or_else(|| {
+                anyhow!("no datastore named '{name}' (assay datastores list shows them)")
+            })
     }
 }
 
@@ -195,7 +241,12 @@ mod tests {
 
     #[test]
     fn urls_end_in_api() {
-        for u in ["http://127.0.0.1:8000", "http://127.0.0.1:8000/", "http://127.0.0.1:8000/api", "http://127.0.0.1:8000/api/"] {
+        for u in [
+            "http://127.0.0.1:8000",
+            "http://127.0.0.1:8000/",
+            "http://127.0.0.1:8000/api",
+            "http://127.0.0.1:8000/api/",
+        ] {
             assert_eq!(normalize_url(u), "http://127.0.0.1:8000/api");
         }
         assert_eq!(normalize_url("assay.example"), "https://assay.example/api");

@@ -67,8 +67,16 @@ ANALYZE;
 
 pub async fn run(args: DemoArgs) -> Result<crate::Outcome> {
     let dir = std::env::temp_dir().join(format!("assay-demo-{}", std::process::id()));
-    printer::line(format!("1. Creating a throwaway PostgreSQL cluster in {}", dir.display()));
-    let opts = ClusterOptions { dir: dir.join("pg"), superuser_password: "demo-superuser".into(), hba: None, extra_conf: vec!["track_commit_timestamp = on".into(), "fsync = off".into()] };
+    printer::line(format!(
+        "1. Creating a throwaway PostgreSQL cluster in {}",
+        dir.display()
+    ));
+    let opts = ClusterOptions {
+        dir: dir.join("pg"),
+        superuser_password: "demo-superuser".into(),
+        hba: None,
+        extra_conf: vec!["track_commit_timestamp = on".into(), "fsync = off".into()],
+    };
     let cluster = tokio::task::spawn_blocking(move || -> Result<Cluster> {
         let c = Cluster::open_or_init(&opts)?;
         c.start()?;
@@ -85,18 +93,24 @@ pub async fn run(args: DemoArgs) -> Result<crate::Outcome> {
 }
 
 async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Result<crate::Outcome> {
-    let (su, conn) = tokio_postgres::connect(&cluster.superuser_url("postgres"), tokio_postgres::NoTls).await?;
+    let (su, conn) =
+        tokio_postgres::connect(&cluster.superuser_url("postgres"), tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     su.batch_execute("CREATE DATABASE shop").await?;
     su.batch_execute("CREATE DATABASE assay").await?;
-    let (shop, conn) = tokio_postgres::connect(&cluster.superuser_url("shop"), tokio_postgres::NoTls).await?;
+    let (shop, conn) =
+        tokio_postgres::connect(&cluster.superuser_url("shop"), tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    printer::line("2. Loading the sample shop (customers, orders, order lines, a view) and creating the roles of the setup guide");
-    shop.batch_execute(SAMPLE).await.context("loading the sample data")?;
+    printer::line(
+        "2. Loading the sample shop (customers, orders, order lines, a view) and creating the roles of the setup guide",
+    );
+    shop.batch_execute(SAMPLE)
+        .await
+        .context("loading the sample data")?;
     shop.batch_execute(
         "CREATE ROLE qualytics_read_role LOGIN PASSWORD 'demo-read';
          GRANT CONNECT ON DATABASE shop TO qualytics_read_role;
@@ -120,13 +134,22 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
         key_file: None,
     };
     let running = serve::start(&serve_args).await?;
-    let (_, token) = running.first_admin.clone().context("a fresh metadata store creates the admin")?;
+    let (_, token) = running
+        .first_admin
+        .clone()
+        .context("a fresh metadata store creates the admin")?;
     let url = format!("http://{}", running.addr);
     printer::line(format!("   API at {url}/api"));
-    let c = Client::new(&Config { url: format!("{url}/api"), token, ssl_verify: true })?;
+    let c = Client::new(&Config {
+        url: format!("{url}/api"),
+        token,
+        ssl_verify: true,
+    })?;
     let outcome = steps(&c, cluster.port).await;
     if args.keep && outcome.is_ok() {
-        printer::line(format!("\nThe server keeps running at {url}; press Ctrl-C to stop."));
+        printer::line(format!(
+            "\nThe server keeps running at {url}; press Ctrl-C to stop."
+        ));
         let _ = tokio::signal::ctrl_c().await;
     }
     running.shutdown().await?;
@@ -136,48 +159,89 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
 async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
     printer::line("4. Creating connections and datastores through the API");
     let reader = c
-        .post("/connections", &json!({"type": "postgresql", "name": "shop-reader", "host": "127.0.0.1", "port": port,
-            "username": "qualytics_read_role", "password": "demo-read"}))
+        .post(
+            "/connections",
+            &json!({"type": "postgresql", "name": "shop-reader", "host": "127.0.0.1", "port": port,
+            "username": "qualytics_read_role", "password": "demo-read"}),
+        )
         .await?;
     let source = c
-        .post("/datastores", &json!({"name": "Shop sales", "connection_id": reader["id"], "database": "shop",
-            "schema": "sales", "teams": ["Public"], "trigger_sync": true}))
+        .post(
+            "/datastores",
+            &json!({"name": "Shop sales", "connection_id": reader["id"], "database": "shop",
+            "schema": "sales", "teams": ["Public"], "trigger_sync": true}),
+        )
         .await?;
-    printer::line(format!("   source datastore {} '{}' (a sync was queued)", source["id"], source["name"].as_str().unwrap_or("")));
+    printer::line(format!(
+        "   source datastore {} '{}' (a sync was queued)",
+        source["id"],
+        source["name"].as_str().unwrap_or("")
+    ));
     let enrich = c
         .post("/datastores", &json!({"name": "Shop enrichment", "database": "shop", "schema": "enrichment",
             "enrichment_only": true, "trigger_sync": false,
             "connection": {"type": "postgresql", "name": "shop-writer", "host": "127.0.0.1", "port": port,
                            "username": "qualytics_readwrite_role", "password": "demo-write"}}))
         .await?;
-    printer::line(format!("   enrichment datastore {} '{}'", enrich["id"], enrich["name"].as_str().unwrap_or("")));
+    printer::line(format!(
+        "   enrichment datastore {} '{}'",
+        enrich["id"],
+        enrich["name"].as_str().unwrap_or("")
+    ));
 
     printer::line("5. Test Connection with the permission preflight");
     let sid = source["id"].as_i64().unwrap_or_default();
     let eid = enrich["id"].as_i64().unwrap_or_default();
-    let t = c.post(&format!("/datastores/{sid}/connection"), &json!({})).await?;
+    let t = c
+        .post(&format!("/datastores/{sid}/connection"), &json!({}))
+        .await?;
     report_test("   Source 'Shop sales'", &t);
-    let t = c.post(&format!("/datastores/{eid}/connection"), &json!({})).await?;
+    let t = c
+        .post(&format!("/datastores/{eid}/connection"), &json!({}))
+        .await?;
     report_test("   Enrichment 'Shop enrichment'", &t);
     let t = c
-        .post("/datastores/connection", &json!({"connection_id": reader["id"], "database": "shop", "schema": "enrichment",
-            "enrichment_only": true}))
+        .post(
+            "/datastores/connection",
+            &json!({"connection_id": reader["id"], "database": "shop", "schema": "enrichment",
+            "enrichment_only": true}),
+        )
         .await?;
-    report_test("   The read-only role as an enrichment store (expected to fail)", &t);
+    report_test(
+        "   The read-only role as an enrichment store (expected to fail)",
+        &t,
+    );
 
     printer::line("6. Linking the enrichment datastore with prefix 'shop'");
-    let linked = c.patch(&format!("/datastores/{sid}/enrichment/{eid}"), Some(&json!({"enrichment_prefix": "shop"}))).await?;
+    let linked = c
+        .patch(
+            &format!("/datastores/{sid}/enrichment/{eid}"),
+            Some(&json!({"enrichment_prefix": "shop"})),
+        )
+        .await?;
     printer::line(format!(
         "   linked: prefix {}, enrichment on {} / {} / {}",
         linked["enrichment_prefix"].as_str().unwrap_or("-"),
         linked["enrich_datastore"]["host"].as_str().unwrap_or("-"),
-        linked["enrich_datastore"]["database"].as_str().unwrap_or("-"),
+        linked["enrich_datastore"]["database"]
+            .as_str()
+            .unwrap_or("-"),
         linked["enrich_datastore"]["schema"].as_str().unwrap_or("-"),
     ));
 
     printer::line("7. Waiting for the sync");
-    let ops = c.get("/operations", &[("datastore", sid.to_string()), ("operation_type", "sync".into())]).await?;
-    let op_id = ops["items"][0]["id"].as_i64().context("the sync operation")?;
+    let ops = c
+        .get(
+            "/operations",
+            &[
+                ("datastore", sid.to_string()),
+                ("operation_type", "sync".into()),
+            ],
+        )
+        .await?;
+    let op_id = ops["items"][0]["id"]
+        .as_i64()
+        .context("the sync operation")?;
     let op = loop {
         let op = c.get(&format!("/operations/{op_id}"), &[]).await?;
         if !op["end_time"].is_null() {
@@ -188,27 +252,54 @@ async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
     if op["result"] != "success" {
         bail!("the sync failed: {}", op["message"]);
     }
-    printer::line(format!("   sync {op_id}: {} containers, {} fields", op["status"]["containers_analyzed"], op["status"]["fields_synced"]));
+    printer::line(format!(
+        "   sync {op_id}: {} containers, {} fields",
+        op["status"]["containers_analyzed"], op["status"]["fields_synced"]
+    ));
 
     printer::line("8. What Assay found in shop.sales");
-    let containers = c.all("/containers", &[("datastore", sid.to_string())]).await?;
+    let containers = c
+        .all("/containers", &[("datastore", sid.to_string())])
+        .await?;
     for k in &containers {
         let kid = k["id"].as_i64().unwrap_or_default();
         let fields: Value = c.get(&format!("/containers/{kid}/fields"), &[]).await?;
         let cols: Vec<String> = fields
             .as_array()
-            .map(|a| a.iter().map(|f| format!("{} {}", f["name"].as_str().unwrap_or(""), f["type"].as_str().unwrap_or(""))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            f["name"].as_str().unwrap_or(""),
+                            f["type"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         printer::line(format!(
             "   {} {} (~{} rows, key [{}], incremental: {})",
             k["table_type"].as_str().unwrap_or(""),
             k["name"].as_str().unwrap_or(""),
             k["row_estimate"],
-            k["primary_key"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
-            k["incremental_field_name"].as_str().unwrap_or(k["incremental_identifier_type"].as_str().unwrap_or("none")),
+            k["primary_key"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            k["incremental_field_name"]
+                .as_str()
+                .unwrap_or(k["incremental_identifier_type"].as_str().unwrap_or("none")),
         ));
         printer::line(format!("      {}", cols.join(", ")));
     }
-    printer::line(format!("\nDemo finished: {} containers synced from the source datastore.", containers.len()));
+    printer::line(format!(
+        "\nDemo finished: {} containers synced from the source datastore.",
+        containers.len()
+    ));
     Ok(crate::Outcome::Ok)
 }

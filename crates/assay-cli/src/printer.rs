@@ -3,7 +3,10 @@
 use serde_json::Value;
 
 pub fn json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
 }
 
 pub fn line(text: impl AsRef<str>) {
@@ -20,7 +23,12 @@ fn cell(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) => a
             .iter()
-            .map(|x| x.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| cell(x)))
+            .map(|x| {
+                x.get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| cell(x))
+            })
             .collect::<Vec<_>>()
             .join(","),
         Value::Object(o) => o.get("name").map(cell).unwrap_or_else(|| v.to_string()),
@@ -30,16 +38,33 @@ fn cell(v: &Value) -> String {
 
 /// A table of `columns` (JSON keys) for `rows`.
 pub fn table(rows: &[Value], columns: &[&str]) {
-    let data: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|c| cell(&r[*c])).collect()).collect();
+    let data: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(&r[*c])).collect())
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| data.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
+        .map(|(i, c)| {
+            data.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
         .collect();
     let fmt = |cells: Vec<String>| {
-        cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ")
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
     };
-    println!("{}", fmt(columns.iter().map(|c| c.to_uppercase()).collect()).trim_end());
+    println!(
+        "{}",
+        fmt(columns.iter().map(|c| c.to_uppercase()).collect()).trim_end()
+    );
     for r in data {
         println!("{}", fmt(r).trim_end());
     }

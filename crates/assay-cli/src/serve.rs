@@ -53,14 +53,16 @@ impl Running {
 
 /// The embedded metadata cluster under `data_dir/pg`, created and started when needed; returns its URL.
 pub async fn embedded_cluster(data_dir: &Path) -> Result<(Cluster, String)> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let pw_file = data_dir.join("pg-password");
     let password = match std::fs::read_to_string(&pw_file) {
         Ok(p) => p.trim().to_string(),
         Err(_) => {
             let bytes: [u8; 24] = rand::random();
             let p: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            std::fs::write(&pw_file, &p).with_context(|| format!("cannot write {}", pw_file.display()))?;
+            std::fs::write(&pw_file, &p)
+                .with_context(|| format!("cannot write {}", pw_file.display()))?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -69,20 +71,29 @@ pub async fn embedded_cluster(data_dir: &Path) -> Result<(Cluster, String)> {
             p
         }
     };
-    let opts = ClusterOptions { dir: data_dir.join("pg"), superuser_password: password, hba: None, extra_conf: vec![] };
+    let opts = ClusterOptions {
+        dir: data_dir.join("pg"),
+        superuser_password: password,
+        hba: None,
+        extra_conf: vec![],
+    };
     let cluster = tokio::task::spawn_blocking(move || -> Result<Cluster> {
         let c = Cluster::open_or_init(&opts)?;
         c.start()?;
         Ok(c)
     })
     .await??;
-    let (client, conn) = tokio_postgres::connect(&cluster.superuser_url("postgres"), tokio_postgres::NoTls)
-        .await
-        .context("cannot connect to the embedded metadata cluster")?;
+    let (client, conn) =
+        tokio_postgres::connect(&cluster.superuser_url("postgres"), tokio_postgres::NoTls)
+            .await
+            .context("cannot connect to the embedded metadata cluster")?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = 'assay'", &[]).await?.is_some();
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = 'assay'", &[])
+        .await?
+        .is_some();
     if !exists {
         client.batch_execute("CREATE DATABASE assay").await?;
     }
@@ -99,11 +110,20 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
             (Some(c), u)
         }
     };
-    let key_file = args.key_file.clone().unwrap_or_else(|| args.data_dir.join("secret.key"));
+    let key_file = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("secret.key"));
     let cipher = Cipher::load_or_create(&key_file)?;
-    let store = Store::open(&url, cipher).await.context("cannot open the metadata store")?;
-    let state = AppState::new(store).await.map_err(|e| anyhow::anyhow!(e.detail))?;
-    let first_admin = assay_server::auth::bootstrap_admin(&state).await.map_err(|e| anyhow::anyhow!(e.detail))?;
+    let store = Store::open(&url, cipher)
+        .await
+        .context("cannot open the metadata store")?;
+    let state = AppState::new(store)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let first_admin = assay_server::auth::bootstrap_admin(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -114,11 +134,21 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
     let http = tokio::spawn(assay_server::serve(listener, state.clone(), async move {
         let _ = http_stop.wait_for(|v| *v).await;
     }));
-    Ok(Running { addr, embedded, first_admin, stop, http, runner })
+    Ok(Running {
+        addr,
+        embedded,
+        first_admin,
+        stop,
+        http,
+        runner,
+    })
 }
 
 pub async fn run(args: ServeArgs) -> Result<crate::Outcome> {
-    tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
     let running = start(&args).await?;
     if let Some((password, token)) = &running.first_admin {
         println!("First start: created the admin user.");
@@ -126,9 +156,15 @@ pub async fn run(args: ServeArgs) -> Result<crate::Outcome> {
         println!("  password: {password}");
         println!("  API token: {token}");
         println!("Save them now; they are not shown again. Use the token with:");
-        println!("  assay auth init --url http://{} --token <token>", running.addr);
+        println!(
+            "  assay auth init --url http://{} --token <token>",
+            running.addr
+        );
     }
-    println!("Assay is listening on http://{} (API under /api)", running.addr);
+    println!(
+        "Assay is listening on http://{} (API under /api)",
+        running.addr
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

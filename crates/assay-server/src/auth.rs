@@ -3,9 +3,9 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use assay_store::users::User;
 use assay_store::{Store, Viewer};
 use axum::extract::FromRequestParts;
@@ -64,8 +64,12 @@ pub async fn issue_token(
         exp: expires.map(|e| e.timestamp()),
         iss: "assay".to_string(),
     };
-    let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.keys.encoding)
-        .map_err(|e| ApiError::internal(format!("cannot sign token: {e}")))?;
+    let jwt = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &state.keys.encoding,
+    )
+    .map_err(|e| ApiError::internal(format!("cannot sign token: {e}")))?;
     Ok((tid, jwt, expires))
 }
 
@@ -77,7 +81,11 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// The signed-in user of a request.
@@ -86,10 +94,17 @@ pub struct AuthUser(pub User);
 
 impl AuthUser {
     pub fn viewer(&self) -> Viewer {
-        Viewer { user_id: self.0.id, is_admin: self.0.is_admin() }
+        Viewer {
+            user_id: self.0.id,
+            is_admin: self.0.is_admin(),
+        }
     }
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.is_admin() { Ok(()) } else { Err(ApiError::forbidden("this action needs the Admin role")) }
+        if self.0.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this action needs the Admin role"))
+        }
     }
     pub fn label(&self) -> String {
         self.0.username.clone()
@@ -99,27 +114,38 @@ impl AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization: Bearer <token> header")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?
             .trim();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims.clear();
         validation.set_issuer(&["assay"]);
         let data = jsonwebtoken::decode::<Claims>(token, &state.keys.decoding, &validation)
-            .map_err(|_| ApiError::unauthorized("the token is not valid or has expired; create a new one"))?;
+            .map_err(|_| {
+                ApiError::unauthorized("the token is not valid or has expired; create a new one")
+            })?;
         let user = state
             .store
             .token_user(data.claims.tid)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("the token was revoked or has expired; create a new one"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the token was revoked or has expired; create a new one")
+            })?;
         if user.id.to_string() != data.claims.sub {
             return Err(ApiError::unauthorized("the token is not valid"));
         }
@@ -137,12 +163,22 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<Option<(String, String)
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
     let hash = hash_password(&password)?;
-    let user = match state.store.create_user("admin", "Administrator", None, Some(&hash), "Admin").await {
+    let user = match state
+        .store
+        .create_user("admin", "Administrator", None, Some(&hash), "Admin")
+        .await
+    {
         Ok(u) => u,
         // another server created it at the same moment
         Err(assay_store::StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let (_, jwt, _) = issue_token(state, user.id, "initial admin token", Some(DEFAULT_TOKEN_DAYS)).await?;
+    let (_, jwt, _) = issue_token(
+        state,
+        user.id,
+        "initial admin token",
+        Some(DEFAULT_TOKEN_DAYS),
+    )
+    .await?;
     Ok(Some((password, jwt)))
 }

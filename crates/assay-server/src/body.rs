@@ -17,9 +17,16 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body could not be read: {e}"))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body could not be read: {e}"),
+            )
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(None));
@@ -33,9 +40,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ));
             }
         }
-        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::invalid("the body is not valid UTF-8"))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::invalid("the body is not valid UTF-8"))?;
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            ApiError::invalid(format!("the body is not valid JSON: {e} (line {}, column {})", e.line(), e.column()))
+            ApiError::invalid(format!(
+                "the body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
         })?;
         Ok(JsonBody(Some(value)))
     }
@@ -79,15 +91,24 @@ impl<T> Opt<T> {
 
 impl<'a> Fields<'a> {
     pub fn new(map: &'a Map<String, Value>) -> Self {
-        Self { map, prefix: String::new(), errors: Vec::new() }
+        Self {
+            map,
+            prefix: String::new(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn nested(map: &'a Map<String, Value>, prefix: &str) -> Self {
-        Self { map, prefix: format!("{prefix}."), errors: Vec::new() }
+        Self {
+            map,
+            prefix: format!("{prefix}."),
+            errors: Vec::new(),
+        }
     }
 
     fn err(&mut self, key: &str, msg: &str) {
-        self.errors.push(FieldError::new(format!("{}{key}", self.prefix), msg));
+        self.errors
+            .push(FieldError::new(format!("{}{key}", self.prefix), msg));
     }
 
     pub fn string(&mut self, key: &str) -> Opt<String> {
@@ -107,8 +128,12 @@ impl<'a> Fields<'a> {
         match self.map.get(key) {
             None => Opt::Absent,
             Some(Value::Null) => Opt::Null,
-            Some(Value::Number(n)) if n.as_i64().is_some() => Opt::Set(n.as_i64().unwrap_or_default()),
-            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => Opt::Set(s.trim().parse().unwrap_or_default()),
+            Some(Value::Number(n)) if n.as_i64().is_some() => {
+                Opt::Set(n.as_i64().unwrap_or_default())
+            }
+            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+                Opt::Set(s.trim().parse().unwrap_or_default())
+            }
             Some(_) => {
                 self.err(key, "must be an integer");
                 Opt::Absent
@@ -135,11 +160,17 @@ impl<'a> Fields<'a> {
         match self.map.get(key) {
             None => Opt::Absent,
             Some(Value::Null) => Opt::Null,
-            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
-                Opt::Set(a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            }
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => Opt::Set(
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ),
             Some(Value::String(s)) => Opt::Set(
-                s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             ),
             Some(_) => {
                 self.err(key, "must be a list of strings");

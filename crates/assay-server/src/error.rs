@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), errors: Vec::new() }
+        Self {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
@@ -39,8 +43,16 @@ impl ApiError {
     }
     /// 422 listing every field error.
     pub fn fields(errors: Vec<FieldError>) -> Self {
-        let detail = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, detail, errors }
+        let detail = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+            errors,
+        }
     }
 }
 
@@ -63,7 +75,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::Invalid(m) => ApiError::invalid(m),
-            StoreError::Pool(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("metadata store unavailable: {m}")),
+            StoreError::Pool(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("metadata store unavailable: {m}"),
+            ),
             other => ApiError::internal(other.to_string()),
         }
     }

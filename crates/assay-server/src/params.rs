@@ -23,12 +23,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let RawQuery(q) = RawQuery::from_request_parts(parts, state).await.unwrap_or(RawQuery(None));
-        let pairs = q
-            .map(|q| {
-                form_urlencoded_pairs(&q)
-            })
-            .unwrap_or_default();
+        let RawQuery(q) = RawQuery::from_request_parts(parts, state)
+            .await
+            .unwrap_or(RawQuery(None));
+        let pairs = q.map(|q| form_urlencoded_pairs(&q)).unwrap_or_default();
         Ok(Params(pairs))
     }
 }
@@ -51,7 +49,10 @@ fn decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -68,7 +69,10 @@ fn decode(s: &str) -> String {
 
 impl Params {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated key; comma lists are split too.
@@ -76,34 +80,42 @@ impl Params {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
-            .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
     pub fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => parse_bool(v)
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid(format!("query parameter {key}: '{v}' is not true or false"))),
+            Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
+                ApiError::invalid(format!("query parameter {key}: '{v}' is not true or false"))
+            }),
         }
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::invalid(format!("query parameter {key}: '{v}' is not an integer"))),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                ApiError::invalid(format!("query parameter {key}: '{v}' is not an integer"))
+            }),
         }
     }
 
     pub fn ints(&self, key: &str) -> Result<Vec<i64>, ApiError> {
         self.all(key)
             .iter()
-            .map(|v| v.parse().map_err(|_| ApiError::invalid(format!("query parameter {key}: '{v}' is not an integer"))))
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::invalid(format!("query parameter {key}: '{v}' is not an integer"))
+                })
+            })
             .collect()
     }
 
@@ -115,7 +127,9 @@ impl Params {
             return Err(ApiError::invalid("query parameter page: must be 1 or more"));
         }
         if !(1..=MAX_SIZE).contains(&size) {
-            return Err(ApiError::invalid(format!("query parameter size: must be between 1 and {MAX_SIZE}")));
+            return Err(ApiError::invalid(format!(
+                "query parameter size: must be between 1 and {MAX_SIZE}"
+            )));
         }
         Ok((page, size))
     }
@@ -127,13 +141,20 @@ mod tests {
 
     #[test]
     fn parses_repeated_keys_and_both_boolean_spellings() {
-        let p = Params(form_urlencoded_pairs("datastore=4&datastore=5&enrichment_only=True&x=a%20b+c&archive=false"));
+        let p = Params(form_urlencoded_pairs(
+            "datastore=4&datastore=5&enrichment_only=True&x=a%20b+c&archive=false",
+        ));
         assert_eq!(p.ints("datastore").unwrap(), vec![4, 5]);
         assert_eq!(p.bool("enrichment_only").unwrap(), Some(true));
         assert_eq!(p.bool("archive").unwrap(), Some(false));
         assert_eq!(p.get("x"), Some("a b c"));
         assert!(Params(form_urlencoded_pairs("size=0")).page().is_err());
-        assert_eq!(Params(form_urlencoded_pairs("page=2&size=100")).page().unwrap(), (2, 100));
+        assert_eq!(
+            Params(form_urlencoded_pairs("page=2&size=100"))
+                .page()
+                .unwrap(),
+            (2, 100)
+        );
         assert!(Params(form_urlencoded_pairs("page=x")).page().is_err());
         assert_eq!(decode("%zz%4"), "%zz%4");
     }

@@ -72,7 +72,9 @@ async fn run(state: &AppState, op: OperationRecord) {
         "sync" => sync(state, &op).await,
         other => Ending {
             result: "failure",
-            message: Some(format!("the {other} operation is not available in this version of Assay")),
+            message: Some(format!(
+                "the {other} operation is not available in this version of Assay"
+            )),
             detail: None,
             status: json!({}),
         },
@@ -80,22 +82,42 @@ async fn run(state: &AppState, op: OperationRecord) {
     beat.abort();
     let done = state
         .store
-        .finish_operation(op.id, ending.result, ending.message.as_deref(), ending.detail.as_deref(), &ending.status)
+        .finish_operation(
+            op.id,
+            ending.result,
+            ending.message.as_deref(),
+            ending.detail.as_deref(),
+            &ending.status,
+        )
         .await;
     if let Err(e) = done {
         tracing::error!(operation_id = op.id, error = %e, "cannot record the end of an operation");
     }
-    tracing::info!(operation_id = op.id, result = ending.result, "OperationFinished");
+    tracing::info!(
+        operation_id = op.id,
+        result = ending.result,
+        "OperationFinished"
+    );
 }
 
 fn failure(message: String, status: Value) -> Ending {
-    Ending { result: "failure", detail: Some(message.clone()), message: Some(message), status }
+    Ending {
+        result: "failure",
+        detail: Some(message.clone()),
+        message: Some(message),
+        status,
+    }
 }
 
 /// Sync: read the schema's catalog and apply it to the containers and fields of the datastore.
 async fn sync(state: &AppState, op: &OperationRecord) -> Ending {
-    let mut status = json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0});
-    let ds = match state.store.datastore(op.datastore_id, &Viewer::admin(0)).await {
+    let mut status =
+        json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0});
+    let ds = match state
+        .store
+        .datastore(op.datastore_id, &Viewer::admin(0))
+        .await
+    {
         Ok(d) => d,
         Err(e) => return failure(format!("datastore {}: {e}", op.datastore_id), status),
     };
@@ -107,37 +129,87 @@ async fn sync(state: &AppState, op: &OperationRecord) -> Ending {
         .params
         .get("include")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .filter(|v: &Vec<String>| !v.is_empty())
         .unwrap_or_else(|| vec!["table".into(), "view".into()]);
-    let prune = op.params.get("prune").and_then(Value::as_bool).unwrap_or(false);
-    let recreate = op.params.get("recreate").and_then(Value::as_bool).unwrap_or(false);
+    let prune = op
+        .params
+        .get("prune")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let recreate = op
+        .params
+        .get("recreate")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
 
-    let endpoint = assay_postgres::Endpoint { connection: &conn.spec, database: &ds.spec.database };
+    let endpoint = assay_postgres::Endpoint {
+        connection: &conn.spec,
+        database: &ds.spec.database,
+    };
     let params = match endpoint.resolve(&state.resolver).await {
         Ok(p) => p,
-        Err(e) => return failure(format!("cannot connect to datastore '{}': {e}", ds.spec.name), status),
+        Err(e) => {
+            return failure(
+                format!("cannot connect to datastore '{}': {e}", ds.spec.name),
+                status,
+            );
+        }
     };
     let client = match params.connect().await {
         Ok(c) => c,
-        Err(e) => return failure(format!("cannot connect to datastore '{}': {e}", ds.spec.name), status),
+        Err(e) => {
+            return failure(
+                format!("cannot connect to datastore '{}': {e}", ds.spec.name),
+                status,
+            );
+        }
     };
-    let snapshot = match assay_postgres::catalog::discover(&client, &params, &ds.spec.schema).await {
+    let snapshot = match assay_postgres::catalog::discover(&client, &params, &ds.spec.schema).await
+    {
         Ok(s) => s,
-        Err(e) => return failure(format!("cannot read the catalog of datastore '{}': {e}", ds.spec.name), status),
+        Err(e) => {
+            return failure(
+                format!(
+                    "cannot read the catalog of datastore '{}': {e}",
+                    ds.spec.name
+                ),
+                status,
+            );
+        }
     };
-    let wanted = snapshot.tables.iter().filter(|t| kinds.iter().any(|k| k == t.kind.container_type())).count();
+    let wanted = snapshot
+        .tables
+        .iter()
+        .filter(|t| kinds.iter().any(|k| k == t.kind.container_type()))
+        .count();
     status["total_containers"] = json!(wanted);
     match state.store.operation_progress(op.id, &status).await {
         Ok(true) => {
-            return Ending { result: "aborted", message: Some("aborted before the catalog was saved".into()), detail: None, status };
+            return Ending {
+                result: "aborted",
+                message: Some("aborted before the catalog was saved".into()),
+                detail: None,
+                status,
+            };
         }
         Ok(false) => {}
         Err(e) => return failure(format!("metadata store: {e}"), status),
     }
     let outcome = match state
         .store
-        .apply_sync(ds.id, &snapshot.tables, snapshot.commit_timestamps, &kinds, prune, recreate)
+        .apply_sync(
+            ds.id,
+            &snapshot.tables,
+            snapshot.commit_timestamps,
+            &kinds,
+            prune,
+            recreate,
+        )
         .await
     {
         Ok(o) => o,
@@ -160,5 +232,10 @@ async fn sync(state: &AppState, op: &OperationRecord) -> Ending {
     } else {
         None
     };
-    Ending { result: "success", message, detail: None, status }
+    Ending {
+        result: "success",
+        message,
+        detail: None,
+        status,
+    }
 }

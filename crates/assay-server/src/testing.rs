@@ -16,7 +16,12 @@ pub struct Outcome {
 
 impl Outcome {
     fn failed(e: PgError) -> Self {
-        Outcome { connected: false, message: Some(e.to_string()), diagnosis: e.diagnosis().cloned(), preflight: None }
+        Outcome {
+            connected: false,
+            message: Some(e.to_string()),
+            diagnosis: e.diagnosis().cloned(),
+            preflight: None,
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -39,7 +44,13 @@ impl Outcome {
 
 /// Tests a connection against `database`.
 pub async fn connection(resolver: &Resolver, spec: &ConnectionSpec, database: &str) -> Outcome {
-    let params = match (Endpoint { connection: spec, database }).resolve(resolver).await {
+    let params = match (Endpoint {
+        connection: spec,
+        database,
+    })
+    .resolve(resolver)
+    .await
+    {
         Ok(p) => p,
         Err(e) => return Outcome::failed(e),
     };
@@ -47,7 +58,10 @@ pub async fn connection(resolver: &Resolver, spec: &ConnectionSpec, database: &s
         Ok(c) => c,
         Err(e) => return Outcome::failed(e),
     };
-    match client.query_one("SELECT current_setting('server_version')", &[]).await {
+    match client
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+    {
         Ok(row) => {
             let version: String = row.get(0);
             Outcome {
@@ -72,7 +86,13 @@ pub async fn datastore(
     schema: &str,
     enrichment: bool,
 ) -> Outcome {
-    let params = match (Endpoint { connection: spec, database }).resolve(resolver).await {
+    let params = match (Endpoint {
+        connection: spec,
+        database,
+    })
+    .resolve(resolver)
+    .await
+    {
         Ok(p) => p,
         Err(e) => return Outcome::failed(e),
     };
@@ -80,19 +100,38 @@ pub async fn datastore(
         Ok(c) => c,
         Err(e) => return Outcome::failed(e),
     };
-    let role = if enrichment { Role::Enrichment } else { Role::Source };
+    let role = if enrichment {
+        Role::Enrichment
+    } else {
+        Role::Source
+    };
     match preflight::run(&client, &params, schema, role).await {
         Ok(report) => {
             let passed = report.passed();
-            let what = if enrichment { "an enrichment datastore" } else { "a source datastore" };
+            let what = if enrichment {
+                "an enrichment datastore"
+            } else {
+                "a source datastore"
+            };
             let message = if passed && report.missing.is_empty() {
                 format!("connection verified: {} as {what}", report.summary())
             } else if passed {
-                format!("connection verified as {what}, with warnings: {}", report.summary())
+                format!(
+                    "connection verified as {what}, with warnings: {}",
+                    report.summary()
+                )
             } else {
-                format!("connected, but the role cannot be used as {what}: {}", report.summary())
+                format!(
+                    "connected, but the role cannot be used as {what}: {}",
+                    report.summary()
+                )
             };
-            Outcome { connected: passed, message: Some(message), diagnosis: None, preflight: Some(report) }
+            Outcome {
+                connected: passed,
+                message: Some(message),
+                diagnosis: None,
+                preflight: Some(report),
+            }
         }
         Err(e) => Outcome::failed(e),
     }

@@ -11,7 +11,11 @@ use assay_store::users::{Team, User};
 use serde_json::{Value, json};
 
 pub fn page(items: Vec<Value>, total: i64, page: i64, size: i64) -> Value {
-    let pages = if total == 0 { 0 } else { (total + size - 1) / size };
+    let pages = if total == 0 {
+        0
+    } else {
+        (total + size - 1) / size
+    };
     json!({"items": items, "total": total, "page": page, "size": size, "pages": pages})
 }
 

@@ -132,7 +132,12 @@ impl Store {
         let tx = c.transaction().await?;
         let mut out = SyncOutcome::default();
         if recreate {
-            out.pruned = tx.execute("DELETE FROM containers WHERE datastore_id = $1", &[&datastore_id]).await? as i64;
+            out.pruned = tx
+                .execute(
+                    "DELETE FROM containers WHERE datastore_id = $1",
+                    &[&datastore_id],
+                )
+                .await? as i64;
         }
         let mut seen: Vec<String> = Vec::new();
         for t in tables

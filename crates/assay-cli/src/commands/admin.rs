@@ -96,18 +96,47 @@ pub enum TeamsCmd {
 
 pub async fn auth(cmd: AuthCmd) -> Result<Outcome> {
     match cmd {
-        AuthCmd::Init { url, token, no_verify_ssl } => {
-            let cfg = Config { url: normalize_url(&url), token, ssl_verify: !no_verify_ssl };
+        AuthCmd::Init {
+            url,
+            token,
+            no_verify_ssl,
+        } => {
+            let cfg = Config {
+                url: normalize_url(&url),
+                token,
+                ssl_verify: !no_verify_ssl,
+            };
             let me = Client::new(&cfg)?.get("/users/me", &[]).await?;
             let path = cfg.save()?;
-            printer::line(format!("Signed in as {} at {}; configuration saved to {}", me["username"].as_str().unwrap_or("?"), cfg.url, path.display()));
+            printer::line(format!(
+                "Signed in as {} at {}; configuration saved to {}",
+                me["username"].as_str().unwrap_or("?"),
+                cfg.url,
+                path.display()
+            ));
         }
-        AuthCmd::Login { url, username, password } => {
-            let mut cfg = Config { url: normalize_url(&url), token: String::new(), ssl_verify: true };
-            let resp = Client::new(&cfg)?.post("/auth/login", &json!({"username": username, "password": password})).await?;
+        AuthCmd::Login {
+            url,
+            username,
+            password,
+        } => {
+            let mut cfg = Config {
+                url: normalize_url(&url),
+                token: String::new(),
+                ssl_verify: true,
+            };
+            let resp = Client::new(&cfg)?
+                .post(
+                    "/auth/login",
+                    &json!({"username": username, "password": password}),
+                )
+                .await?;
             cfg.token = resp["token"].as_str().unwrap_or_default().to_string();
             let path = cfg.save()?;
-            printer::line(format!("Logged in as {username}; configuration saved to {}", path.display()));
+            printer::line(format!(
+                "Logged in as {username}; configuration saved to {}",
+                path.display()
+            ));
         }
         AuthCmd::Status => {
             let me = client()?.get("/users/me", &[]).await?;
@@ -118,7 +147,11 @@ pub async fn auth(cmd: AuthCmd) -> Result<Outcome> {
 }
 
 pub async fn tokens(cmd: TokensCmd) -> Result<Outcome> {
-    let TokensCmd::Create { name, user_id, days } = cmd;
+    let TokensCmd::Create {
+        name,
+        user_id,
+        days,
+    } = cmd;
     let mut body = json!({"name": name});
     if let Some(u) = user_id {
         body["user_id"] = json!(u);
@@ -134,7 +167,14 @@ pub async fn tokens(cmd: TokensCmd) -> Result<Outcome> {
 pub async fn users(cmd: UsersCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
-        UsersCmd::Create { username, name, email, password, role, teams } => {
+        UsersCmd::Create {
+            username,
+            name,
+            email,
+            password,
+            role,
+            teams,
+        } => {
             let body = json!({"username": username, "name": name, "email": email, "password": password, "role": role, "teams": teams});
             printer::json(&c.post("/users", &body).await?);
         }
@@ -150,15 +190,20 @@ pub async fn users(cmd: UsersCmd) -> Result<Outcome> {
 pub async fn teams(cmd: TeamsCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
-        TeamsCmd::Create { name, description } => {
-            printer::json(&c.post("/teams", &json!({"name": name, "description": description})).await?)
-        }
+        TeamsCmd::Create { name, description } => printer::json(
+            &c.post("/teams", &json!({"name": name, "description": description}))
+                .await?,
+        ),
         TeamsCmd::List => {
             let all = c.all("/teams", &[]).await?;
             printer::table(&all, &["id", "name", "members", "description"]);
         }
         TeamsCmd::Get { id } => printer::json(&c.get(&format!("/teams/{id}"), &[]).await?),
-        TeamsCmd::AddMember { team_id, user_id, username } => {
+        TeamsCmd::AddMember {
+            team_id,
+            user_id,
+            username,
+        } => {
             let body = match (user_id, username) {
                 (Some(u), _) => json!({"user_id": u}),
                 (None, Some(n)) => json!({"username": n}),

@@ -9,8 +9,21 @@ use serde_json::{Map, Value, json};
 
 /// Keys of `--parameters` that are connection fields rather than driver parameters.
 const TOP_LEVEL: &[&str] = &[
-    "name", "type", "secrets_manager", "host", "port", "username", "password", "passphrase", "uri", "access_key",
-    "secret_key", "catalog", "catalog_type", "jdbc_fetch_size", "max_parallelization",
+    "name",
+    "type",
+    "secrets_manager",
+    "host",
+    "port",
+    "username",
+    "password",
+    "passphrase",
+    "uri",
+    "access_key",
+    "secret_key",
+    "catalog",
+    "catalog_type",
+    "jdbc_fetch_size",
+    "max_parallelization",
 ];
 
 #[derive(Args, Default)]
@@ -41,8 +54,10 @@ pub struct VaultArgs {
 impl VaultArgs {
     fn object(&self) -> Result<Option<Value>> {
         if let Some(path) = &self.secrets_manager_file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
             return Ok(Some(v));
         }
         if self.vault_secret_url.is_none() && self.vault_login_url.is_none() {
@@ -89,20 +104,33 @@ pub struct Props {
 
 impl Props {
     fn body(&self, body: &mut Map<String, Value>) -> Result<()> {
-        for (k, v) in [("name", &self.name), ("host", &self.host), ("username", &self.username), ("password", &self.password)] {
+        for (k, v) in [
+            ("name", &self.name),
+            ("host", &self.host),
+            ("username", &self.username),
+            ("password", &self.password),
+        ] {
             if let Some(v) = v {
                 body.insert(k.into(), json!(v));
             }
         }
         if let Some(p) = &self.port {
-            body.insert("port".into(), p.parse::<u16>().map(|n| json!(n)).unwrap_or_else(|_| json!(p)));
+            body.insert(
+                "port".into(),
+                p.parse::<u16>()
+                    .map(|n| json!(n))
+                    .unwrap_or_else(|_| json!(p)),
+            );
         }
         if let Some(n) = self.max_parallelization {
             body.insert("max_parallelization".into(), json!(n));
         }
         if let Some(text) = &self.parameters {
-            let parsed: Value = serde_json::from_str(text).context("--parameters is not valid JSON")?;
-            let Value::Object(obj) = parsed else { bail!("--parameters must be a JSON object") };
+            let parsed: Value =
+                serde_json::from_str(text).context("--parameters is not valid JSON")?;
+            let Value::Object(obj) = parsed else {
+                bail!("--parameters must be a JSON object")
+            };
             let mut params = Map::new();
             for (k, v) in obj {
                 if k == "parameters" {
@@ -173,16 +201,28 @@ pub enum ConnectionsCmd {
 pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
-        ConnectionsCmd::Create { connection_type, props } => {
+        ConnectionsCmd::Create {
+            connection_type,
+            props,
+        } => {
             let mut body = Map::new();
             body.insert("type".into(), json!(connection_type));
             props.body(&mut body)?;
             let v = c.post("/connections", &Value::Object(body)).await?;
             printer::line(format!("Connection ID: {}", v["id"]));
-            printer::line(format!("Connection Name: {}", v["name"].as_str().unwrap_or_default()));
-            printer::line(format!("Connection Type: {}", v["type"].as_str().unwrap_or_default()));
+            printer::line(format!(
+                "Connection Name: {}",
+                v["name"].as_str().unwrap_or_default()
+            ));
+            printer::line(format!(
+                "Connection Type: {}",
+                v["type"].as_str().unwrap_or_default()
+            ));
         }
-        ConnectionsCmd::List { name, connection_type } => {
+        ConnectionsCmd::List {
+            name,
+            connection_type,
+        } => {
             let mut q = Vec::new();
             if let Some(n) = name {
                 q.push(("name", n));
@@ -191,7 +231,18 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
                 q.push(("type", t));
             }
             let all = c.all("/connections", &q).await?;
-            printer::table(&all, &["id", "name", "type", "host", "port", "username", "datastores"]);
+            printer::table(
+                &all,
+                &[
+                    "id",
+                    "name",
+                    "type",
+                    "host",
+                    "port",
+                    "username",
+                    "datastores",
+                ],
+            );
         }
         ConnectionsCmd::Get { id, name } => {
             let id = match (id, name) {
@@ -204,19 +255,28 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
         ConnectionsCmd::Update { id, props } => {
             let mut body = Map::new();
             props.body(&mut body)?;
-            printer::json(&c.put(&format!("/connections/{id}"), &Value::Object(body)).await?);
+            printer::json(
+                &c.put(&format!("/connections/{id}"), &Value::Object(body))
+                    .await?,
+            );
         }
         ConnectionsCmd::Delete { id } => {
             c.delete(&format!("/connections/{id}")).await?;
             printer::line(format!("Connection {id} deleted."));
         }
-        ConnectionsCmd::Test { id, database, props } => {
+        ConnectionsCmd::Test {
+            id,
+            database,
+            props,
+        } => {
             let mut body = Map::new();
             props.body(&mut body)?;
             if let Some(d) = database {
                 body.insert("database".into(), json!(d));
             }
-            let v = c.post(&format!("/connections/{id}/test"), &Value::Object(body)).await?;
+            let v = c
+                .post(&format!("/connections/{id}/test"), &Value::Object(body))
+                .await?;
             return Ok(report_test(&format!("Connection {id}"), &v));
         }
     }
@@ -228,7 +288,10 @@ pub fn report_test(what: &str, v: &Value) -> Outcome {
     let message = v["message"].as_str().unwrap_or_default();
     if v["connected"].as_bool().unwrap_or(false) {
         printer::line(format!("{what}: test passed successfully. {message}"));
-        if let Some(grants) = v["preflight"]["grants"].as_array().filter(|g| !g.is_empty()) {
+        if let Some(grants) = v["preflight"]["grants"]
+            .as_array()
+            .filter(|g| !g.is_empty())
+        {
             printer::line("Suggested (warnings):");
             for g in grants {
                 printer::line(format!("  {}", g.as_str().unwrap_or_default()));
@@ -237,7 +300,10 @@ pub fn report_test(what: &str, v: &Value) -> Outcome {
         Outcome::Ok
     } else {
         printer::line(format!("{what}: test failed — {message}"));
-        if let Some(grants) = v["preflight"]["grants"].as_array().filter(|g| !g.is_empty()) {
+        if let Some(grants) = v["preflight"]["grants"]
+            .as_array()
+            .filter(|g| !g.is_empty())
+        {
             printer::line("Run as the schema owner or a superuser:");
             for g in grants {
                 printer::line(format!("  {}", g.as_str().unwrap_or_default()));

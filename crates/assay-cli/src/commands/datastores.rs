@@ -148,8 +148,14 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             });
             for (k, v) in [
                 ("enrichment_prefix", enrichment_prefix.map(Value::from)),
-                ("enrichment_source_record_limit", enrichment_source_record_limit.map(Value::from)),
-                ("high_count_rollup_threshold", high_count_rollup_threshold.map(Value::from)),
+                (
+                    "enrichment_source_record_limit",
+                    enrichment_source_record_limit.map(Value::from),
+                ),
+                (
+                    "high_count_rollup_threshold",
+                    high_count_rollup_threshold.map(Value::from),
+                ),
             ] {
                 if let Some(v) = v {
                     body[k] = v;
@@ -157,9 +163,15 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             }
             let v = c.post("/datastores", &body).await?;
             printer::line(format!("Datastore ID: {}", v["id"]));
-            printer::line(format!("Datastore Name: {}", v["name"].as_str().unwrap_or_default()));
+            printer::line(format!(
+                "Datastore Name: {}",
+                v["name"].as_str().unwrap_or_default()
+            ));
         }
-        DatastoresCmd::List { name, enrichment_only } => {
+        DatastoresCmd::List {
+            name,
+            enrichment_only,
+        } => {
             let mut q = Vec::new();
             if let Some(n) = name {
                 q.push(("name", n));
@@ -168,7 +180,20 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
                 q.push(("enrichment_only", "true".to_string()));
             }
             let all = c.all("/datastores", &q).await?;
-            printer::table(&all, &["id", "name", "type", "host", "database", "schema", "enrichment_only", "teams", "enrich_datastore"]);
+            printer::table(
+                &all,
+                &[
+                    "id",
+                    "name",
+                    "type",
+                    "host",
+                    "database",
+                    "schema",
+                    "enrichment_only",
+                    "teams",
+                    "enrich_datastore",
+                ],
+            );
         }
         DatastoresCmd::Get { id, name } => {
             let id = match (id, name) {
@@ -196,28 +221,53 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
                 ("schema", schema.map(Value::from)),
                 ("teams", teams.map(|t| json!(t))),
                 ("enrichment_prefix", enrichment_prefix.map(Value::from)),
-                ("enrichment_source_record_limit", enrichment_source_record_limit.map(Value::from)),
-                ("enrichment_remediation_strategy", enrichment_remediation_strategy.map(Value::from)),
-                ("high_count_rollup_threshold", high_count_rollup_threshold.map(Value::from)),
+                (
+                    "enrichment_source_record_limit",
+                    enrichment_source_record_limit.map(Value::from),
+                ),
+                (
+                    "enrichment_remediation_strategy",
+                    enrichment_remediation_strategy.map(Value::from),
+                ),
+                (
+                    "high_count_rollup_threshold",
+                    high_count_rollup_threshold.map(Value::from),
+                ),
             ] {
                 if let Some(v) = v {
                     body.insert(k.into(), v);
                 }
             }
-            printer::json(&c.put(&format!("/datastores/{id}"), &Value::Object(body)).await?);
+            printer::json(
+                &c.put(&format!("/datastores/{id}"), &Value::Object(body))
+                    .await?,
+            );
         }
         DatastoresCmd::Delete { id } => {
             c.delete(&format!("/datastores/{id}")).await?;
             printer::line(format!("Datastore {id} deleted."));
         }
         DatastoresCmd::Verify { id } | DatastoresCmd::Test { id } => {
-            let v = c.post(&format!("/datastores/{id}/connection"), &json!({})).await?;
+            let v = c
+                .post(&format!("/datastores/{id}/connection"), &json!({}))
+                .await?;
             return Ok(report_test(&format!("Datastore {id}"), &v));
         }
-        DatastoresCmd::Enrichment { id, link: Some(eid), prefix, .. }
-        | DatastoresCmd::LinkEnrichment { id, enrichment_id: eid, prefix } => {
+        DatastoresCmd::Enrichment {
+            id,
+            link: Some(eid),
+            prefix,
+            ..
+        }
+        | DatastoresCmd::LinkEnrichment {
+            id,
+            enrichment_id: eid,
+            prefix,
+        } => {
             let body = prefix.map(|p| json!({"enrichment_prefix": p}));
-            let v = c.patch(&format!("/datastores/{id}/enrichment/{eid}"), body.as_ref()).await?;
+            let v = c
+                .patch(&format!("/datastores/{id}/enrichment/{eid}"), body.as_ref())
+                .await?;
             printer::line(format!(
                 "Enrichment datastore {eid} linked to datastore {id} with prefix {}.",
                 v["enrichment_prefix"].as_str().unwrap_or("-")

@@ -69,7 +69,15 @@ pub enum ContainersCmd {
 pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
-        OperationsCmd::Sync { datastore_id, include, prune, recreate, background, poll_interval, timeout } => {
+        OperationsCmd::Sync {
+            datastore_id,
+            include,
+            prune,
+            recreate,
+            background,
+            poll_interval,
+            timeout,
+        } => {
             let mut outcome = Outcome::Ok;
             for ds in datastore_id {
                 let mut body = json!({"datastore_id": ds, "type": "sync", "prune": prune, "recreate": recreate});
@@ -82,14 +90,24 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if background {
                     continue;
                 }
-                let done = wait(&c, id, Duration::from_secs(poll_interval.max(1)), Duration::from_secs(timeout)).await?;
+                let done = wait(
+                    &c,
+                    id,
+                    Duration::from_secs(poll_interval.max(1)),
+                    Duration::from_secs(timeout),
+                )
+                .await?;
                 if !report(&done) {
                     outcome = Outcome::Failed;
                 }
             }
             Ok(outcome)
         }
-        OperationsCmd::List { datastore_id, operation_type, result } => {
+        OperationsCmd::List {
+            datastore_id,
+            operation_type,
+            result,
+        } => {
             let mut q = Vec::new();
             if let Some(d) = datastore_id {
                 q.push(("datastore", d.to_string()));
@@ -101,7 +119,18 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 q.push(("result", r));
             }
             let all = c.all("/operations", &q).await?;
-            printer::table(&all, &["id", "type", "datastore", "result", "created", "end_time", "message"]);
+            printer::table(
+                &all,
+                &[
+                    "id",
+                    "type",
+                    "datastore",
+                    "result",
+                    "created",
+                    "end_time",
+                    "message",
+                ],
+            );
             Ok(Outcome::Ok)
         }
         OperationsCmd::Get { id } => {
@@ -109,10 +138,19 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         OperationsCmd::Abort { id } => {
-            let op = c.request(reqwest::Method::PUT, &format!("/operations/abort/{id}"), &[], None).await?;
+            let op = c
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/operations/abort/{id}"),
+                    &[],
+                    None,
+                )
+                .await?;
             match op["result"].as_str().unwrap_or_default() {
                 "aborted" => printer::line(format!("Operation {id} aborted.")),
-                r @ ("success" | "failure") => printer::line(format!("Operation {id} already finished with result: {r}")),
+                r @ ("success" | "failure") => {
+                    printer::line(format!("Operation {id} already finished with result: {r}"))
+                }
                 r => printer::line(format!("Abort requested for operation {id} (result: {r})")),
             }
             Ok(Outcome::Ok)
@@ -124,22 +162,31 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
 async fn wait(c: &Client, id: i64, every: Duration, timeout: Duration) -> Result<Value> {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} containers")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} containers",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let start = Instant::now();
     loop {
         let op = c.get(&format!("/operations/{id}"), &[]).await?;
         bar.set_length(op["status"]["total_containers"].as_u64().unwrap_or(0));
         bar.set_position(op["status"]["containers_analyzed"].as_u64().unwrap_or(0));
-        bar.set_message(format!("{} {id}: {}", op["type"].as_str().unwrap_or("operation"), op["result"].as_str().unwrap_or("?")));
+        bar.set_message(format!(
+            "{} {id}: {}",
+            op["type"].as_str().unwrap_or("operation"),
+            op["result"].as_str().unwrap_or("?")
+        ));
         if !op["end_time"].is_null() {
             bar.finish_and_clear();
             return Ok(op);
         }
         if start.elapsed() > timeout {
             bar.finish_and_clear();
-            anyhow::bail!("operation {id} did not finish within {} s; it goes on in the background", timeout.as_secs());
+            anyhow::bail!(
+                "operation {id} did not finish within {} s; it goes on in the background",
+                timeout.as_secs()
+            );
         }
         bar.tick();
         tokio::time::sleep(every).await;
@@ -155,16 +202,25 @@ fn report(op: &Value) -> bool {
         (Some("success"), None) => {
             printer::line(format!(
                 "Successfully finished sync operation {id} for datastore: {ds} ({} containers: {} added, {} updated, {} missing)",
-                status["containers_analyzed"], status["containers_added"], status["containers_updated"], status["containers_missing"]
+                status["containers_analyzed"],
+                status["containers_added"],
+                status["containers_updated"],
+                status["containers_missing"]
             ));
             true
         }
         (Some("success"), Some(m)) => {
-            printer::line(format!("Warning for sync operation {id} on datastore {ds}: {m}"));
+            printer::line(format!(
+                "Warning for sync operation {id} on datastore {ds}: {m}"
+            ));
             true
         }
         (r, m) => {
-            printer::line(format!("Failed sync operation {id} for datastore: {ds} ({}): {}", r.unwrap_or("?"), m.unwrap_or("")));
+            printer::line(format!(
+                "Failed sync operation {id} for datastore: {ds} ({}): {}",
+                r.unwrap_or("?"),
+                m.unwrap_or("")
+            ));
             false
         }
     }
@@ -174,13 +230,39 @@ pub async fn containers(cmd: ContainersCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
         ContainersCmd::List { datastore_id } => {
-            let all = c.all("/containers", &[("datastore", datastore_id.to_string())]).await?;
-            printer::table(&all, &["id", "name", "container_type", "table_type", "row_estimate", "incremental_field_name", "primary_key"]);
+            let all = c
+                .all("/containers", &[("datastore", datastore_id.to_string())])
+                .await?;
+            printer::table(
+                &all,
+                &[
+                    "id",
+                    "name",
+                    "container_type",
+                    "table_type",
+                    "row_estimate",
+                    "incremental_field_name",
+                    "primary_key",
+                ],
+            );
         }
-        ContainersCmd::Get { id } => printer::json(&c.get(&format!("/containers/{id}"), &[]).await?),
+        ContainersCmd::Get { id } => {
+            printer::json(&c.get(&format!("/containers/{id}"), &[]).await?)
+        }
         ContainersCmd::Fields { id } => {
             let v = c.get(&format!("/containers/{id}/fields"), &[]).await?;
-            printer::table(v.as_array().map(Vec::as_slice).unwrap_or(&[]), &["id", "name", "type", "native_type", "nullable", "primary_key", "status"]);
+            printer::table(
+                v.as_array().map(Vec::as_slice).unwrap_or(&[]),
+                &[
+                    "id",
+                    "name",
+                    "type",
+                    "native_type",
+                    "nullable",
+                    "primary_key",
+                    "status",
+                ],
+            );
         }
     }
     Ok(Outcome::Ok)

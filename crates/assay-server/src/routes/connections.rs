@@ -7,10 +7,11 @@ use crate::body::{Fields, JsonBody, Opt};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::{testing, views};
-use assay_core::connection::{
-    ConnectionSpec, DEFAULT_DATA_JSONPATH, DEFAULT_TOKEN_HEADER, DEFAULT_TOKEN_JSONPATH, Port, SecretsManager,
-};
 use assay_core::FieldError;
+use assay_core::connection::{
+    ConnectionSpec, DEFAULT_DATA_JSONPATH, DEFAULT_TOKEN_HEADER, DEFAULT_TOKEN_JSONPATH, Port,
+    SecretsManager,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,7 +19,10 @@ use serde_json::{Map, Value};
 
 /// Builds a connection from a body; with `existing`, absent fields keep their stored values (an absent or null
 /// password stays as it was; an empty one clears it).
-pub fn parse_spec(map: &Map<String, Value>, existing: Option<&ConnectionSpec>) -> Result<ConnectionSpec, ApiError> {
+pub fn parse_spec(
+    map: &Map<String, Value>,
+    existing: Option<&ConnectionSpec>,
+) -> Result<ConnectionSpec, ApiError> {
     let mut f = Fields::new(map);
     let text = |f: &mut Fields, key: &str, old: Option<&String>| match f.string(key) {
         Opt::Set(v) => v,
@@ -29,7 +33,9 @@ pub fn parse_spec(map: &Map<String, Value>, existing: Option<&ConnectionSpec>) -
     let host = text(&mut f, "host", existing.map(|e| &e.host));
     let username = text(&mut f, "username", existing.map(|e| &e.username));
     let port = match map.get("port") {
-        None | Some(Value::Null) => existing.map(|e| e.port.clone()).unwrap_or(Port::Number(5432)),
+        None | Some(Value::Null) => existing
+            .map(|e| e.port.clone())
+            .unwrap_or(Port::Number(5432)),
         Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
             Some(p) => Port::Number(p),
             None => {
@@ -67,8 +73,16 @@ pub fn parse_spec(map: &Map<String, Value>, existing: Option<&ConnectionSpec>) -
         Opt::Null => None,
         Opt::Absent => old,
     };
-    let max_parallelization = int_field(&mut f, "max_parallelization", existing.and_then(|e| e.max_parallelization));
-    let jdbc_fetch_size = int_field(&mut f, "jdbc_fetch_size", existing.and_then(|e| e.jdbc_fetch_size));
+    let max_parallelization = int_field(
+        &mut f,
+        "max_parallelization",
+        existing.and_then(|e| e.max_parallelization),
+    );
+    let jdbc_fetch_size = int_field(
+        &mut f,
+        "jdbc_fetch_size",
+        existing.and_then(|e| e.jdbc_fetch_size),
+    );
     let old_sm = existing.and_then(|e| e.secrets_manager.as_ref());
     let secrets_manager = match f.object("secrets_manager") {
         Opt::Absent => old_sm.cloned(),
@@ -105,7 +119,11 @@ pub fn parse_spec(map: &Map<String, Value>, existing: Option<&ConnectionSpec>) -
     if let Some(sm) = &spec.secrets_manager {
         errors.extend(assay_secrets::validate(sm));
     }
-    if errors.is_empty() { Ok(spec) } else { Err(ApiError::fields(errors)) }
+    if errors.is_empty() {
+        Ok(spec)
+    } else {
+        Err(ApiError::fields(errors))
+    }
 }
 
 fn parse_secrets_manager(
@@ -121,7 +139,8 @@ fn parse_secrets_manager(
     let login_url = text("login_url", None);
     let token_jsonpath = text("token_jsonpath", Some(DEFAULT_TOKEN_JSONPATH)).unwrap_or_default();
     let secret_url = text("secret_url", None).unwrap_or_default();
-    let token_header_name = text("token_header_name", Some(DEFAULT_TOKEN_HEADER)).unwrap_or_default();
+    let token_header_name =
+        text("token_header_name", Some(DEFAULT_TOKEN_HEADER)).unwrap_or_default();
     let data_jsonpath = text("data_jsonpath", Some(DEFAULT_DATA_JSONPATH)).unwrap_or_default();
     // the payload is write-only: when an update omits it, the stored one stays
     let credentials_payload = match m.get("credentials_payload") {
@@ -130,29 +149,59 @@ fn parse_secrets_manager(
         Some(Value::Null) | None => old.and_then(|o| o.credentials_payload.clone()),
         Some(Value::String(_)) => None,
         Some(_) => {
-            f.invalid("credentials_payload", "must be a JSON object or a string holding one");
+            f.invalid(
+                "credentials_payload",
+                "must be a JSON object or a string holding one",
+            );
             None
         }
     };
     errors.extend(f.errors);
-    SecretsManager { login_url, credentials_payload, token_jsonpath, secret_url, token_header_name, data_jsonpath }
+    SecretsManager {
+        login_url,
+        credentials_payload,
+        token_jsonpath,
+        secret_url,
+        token_header_name,
+        data_jsonpath,
+    }
 }
 
-pub async fn list(State(s): State<AppState>, _u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let types: Vec<String> = q.all("type").iter().map(|t| t.to_lowercase()).collect();
-    let (items, total) = s.store.list_connections(q.get("name"), &types, page, size).await?;
-    Ok(Json(views::page(items.iter().map(views::connection).collect(), total, page, size)))
+    let (items, total) = s
+        .store
+        .list_connections(q.get("name"), &types, page, size)
+        .await?;
+    Ok(Json(views::page(
+        items.iter().map(views::connection).collect(),
+        total,
+        page,
+        size,
+    )))
 }
 
-pub async fn create(State(s): State<AppState>, _u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let spec = parse_spec(&body.object()?, None)?;
     let rec = s.store.create_connection(&spec).await?;
     tracing::info!(connection_id = rec.id, name = %rec.spec.name, "ConnectionCreated");
     Ok(Json(views::connection(&rec)))
 }
 
-pub async fn get_one(State(s): State<AppState>, _u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let rec = s.store.connection(id(&raw, "connection")?).await?;
     Ok(Json(views::connection(&rec)))
 }
@@ -170,14 +219,22 @@ pub async fn update(
     Ok(Json(views::connection(&rec)))
 }
 
-pub async fn delete(State(s): State<AppState>, _u: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.store.delete_connection(id(&raw, "connection")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The database a bare connection is tested against: the body's `database`, `parameters.database`, the first
 /// datastore's database, else `postgres`.
-fn test_database(map: &Map<String, Value>, spec: &ConnectionSpec, first_datastore_db: Option<String>) -> String {
+fn test_database(
+    map: &Map<String, Value>,
+    spec: &ConnectionSpec,
+    first_datastore_db: Option<String>,
+) -> String {
     map.get("database")
         .and_then(Value::as_str)
         .or_else(|| spec.parameters.get("database").and_then(Value::as_str))
@@ -197,7 +254,12 @@ pub async fn test(
     let map = body.object()?;
     let spec = parse_spec(&map, Some(&current.spec))?;
     let first_db = match current.datastores.first() {
-        Some(d) => s.store.datastore(d.id, &u.viewer()).await.ok().map(|d| d.spec.database),
+        Some(d) => s
+            .store
+            .datastore(d.id, &u.viewer())
+            .await
+            .ok()
+            .map(|d| d.spec.database),
         None => None,
     };
     let database = test_database(&map, &spec, first_db);
@@ -206,10 +268,19 @@ pub async fn test(
 }
 
 /// Tests a connection before it is saved.
-pub async fn test_unsaved(State(s): State<AppState>, _u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn test_unsaved(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let mut map = body.object()?;
-    map.entry("name").or_insert_with(|| Value::String("unsaved connection".into()));
+    map.entry("name")
+        .or_insert_with(|| Value::String("unsaved connection".into()));
     let spec = parse_spec(&map, None)?;
     let database = test_database(&map, &spec, None);
-    Ok(Json(testing::connection(&s.resolver, &spec, &database).await.json()))
+    Ok(Json(
+        testing::connection(&s.resolver, &spec, &database)
+            .await
+            .json(),
+    ))
 }

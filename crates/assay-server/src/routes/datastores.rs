@@ -12,8 +12,8 @@ use crate::{testing, views};
 use assay_core::FieldError;
 use assay_core::connection::ConnectionSpec;
 use assay_core::datastore::{
-    DEFAULT_ROLLUP_THRESHOLD, DEFAULT_SOURCE_RECORD_LIMIT, DatastoreSpec, PUBLIC_TEAM, RemediationStrategy,
-    normalize_prefix,
+    DEFAULT_ROLLUP_THRESHOLD, DEFAULT_SOURCE_RECORD_LIMIT, DatastoreSpec, PUBLIC_TEAM,
+    RemediationStrategy, normalize_prefix,
 };
 use assay_store::datastores::{DatastoreFilter, DatastoreRecord};
 use assay_store::operations::OperationFilter;
@@ -24,7 +24,14 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 /// Connection properties that belong to the connection, not the datastore.
-const CONNECTION_KEYS: &[&str] = &["host", "port", "username", "password", "parameters", "secrets_manager"];
+const CONNECTION_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "username",
+    "password",
+    "parameters",
+    "secrets_manager",
+];
 
 enum ConnectionChoice {
     Existing(i64),
@@ -78,7 +85,10 @@ fn parse_settings(map: &Map<String, Value>, base: DatastoreSpec) -> (Parsed, Vec
     if let Opt::Set(v) = f.string("enrichment_remediation_strategy") {
         match RemediationStrategy::parse(&v) {
             Some(r) => spec.enrichment_remediation_strategy = r,
-            None => f.invalid("enrichment_remediation_strategy", format!("'{v}' is not one of none, append, overwrite")),
+            None => f.invalid(
+                "enrichment_remediation_strategy",
+                format!("'{v}' is not one of none, append, overwrite"),
+            ),
         }
     }
     let teams = f.strings("teams").value();
@@ -88,12 +98,29 @@ fn parse_settings(map: &Map<String, Value>, base: DatastoreSpec) -> (Parsed, Vec
     };
     let mut errors = f.errors;
     if let Err(assay_core::CoreError::Invalid(more)) = spec.validate() {
-        errors.extend(more.into_iter().filter(|e| !errors.iter().any(|x| x.field == e.field)).collect::<Vec<_>>());
+        errors.extend(
+            more.into_iter()
+                .filter(|e| !errors.iter().any(|x| x.field == e.field))
+                .collect::<Vec<_>>(),
+        );
     }
     if assay_postgres::preflight::is_system_schema(&spec.schema) {
-        errors.push(FieldError::new("schema", format!("\"{}\" is a system schema; choose one that holds your tables", spec.schema)));
+        errors.push(FieldError::new(
+            "schema",
+            format!(
+                "\"{}\" is a system schema; choose one that holds your tables",
+                spec.schema
+            ),
+        ));
     }
-    (Parsed { spec, teams, trigger_sync }, errors)
+    (
+        Parsed {
+            spec,
+            teams,
+            trigger_sync,
+        },
+        errors,
+    )
 }
 
 fn defaults() -> DatastoreSpec {
@@ -111,18 +138,28 @@ fn defaults() -> DatastoreSpec {
 }
 
 /// Which connection a create body uses; a reused connection's properties cannot be set here.
-fn connection_choice(map: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<ConnectionChoice> {
+fn connection_choice(
+    map: &Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<ConnectionChoice> {
     let mut f = Fields::new(map);
     let cid = f.int("connection_id").value();
     let nested = f.object("connection").value();
     errors.extend(f.errors);
     match (cid, nested) {
         (Some(_), Some(_)) => {
-            errors.push(FieldError::new("connection", "give either connection_id (reuse) or connection (new), not both"));
+            errors.push(FieldError::new(
+                "connection",
+                "give either connection_id (reuse) or connection (new), not both",
+            ));
             None
         }
         (Some(cid), None) => {
-            let set: Vec<&str> = CONNECTION_KEYS.iter().copied().filter(|k| map.get(*k).is_some_and(|v| !v.is_null())).collect();
+            let set: Vec<&str> = CONNECTION_KEYS
+                .iter()
+                .copied()
+                .filter(|k| map.get(*k).is_some_and(|v| !v.is_null()))
+                .collect();
             if !set.is_empty() {
                 errors.push(FieldError::new(
                     set[0],
@@ -139,7 +176,11 @@ fn connection_choice(map: &Map<String, Value>, errors: &mut Vec<FieldError>) -> 
         (None, Some(obj)) => match parse_spec(obj, None) {
             Ok(spec) => Some(ConnectionChoice::New(spec)),
             Err(e) => {
-                errors.extend(e.errors.into_iter().map(|x| FieldError::new(format!("connection.{}", x.field), x.message)));
+                errors.extend(
+                    e.errors
+                        .into_iter()
+                        .map(|x| FieldError::new(format!("connection.{}", x.field), x.message)),
+                );
                 None
             }
         },
@@ -154,7 +195,11 @@ fn connection_choice(map: &Map<String, Value>, errors: &mut Vec<FieldError>) -> 
 }
 
 /// Team ids for names (null → Public); a member may only use their own teams and Public.
-async fn team_ids(s: &AppState, u: &AuthUser, names: Option<Vec<String>>) -> Result<Vec<i64>, ApiError> {
+async fn team_ids(
+    s: &AppState,
+    u: &AuthUser,
+    names: Option<Vec<String>>,
+) -> Result<Vec<i64>, ApiError> {
     let names = match names {
         Some(n) if !n.is_empty() => n,
         _ => vec![PUBLIC_TEAM.to_string()],
@@ -176,19 +221,32 @@ async fn team_ids(s: &AppState, u: &AuthUser, names: Option<Vec<String>>) -> Res
 }
 
 async fn render(s: &AppState, rec: &DatastoreRecord) -> Result<Value, ApiError> {
-    let filter = OperationFilter { datastores: vec![rec.id], ..Default::default() };
-    let (ops, _) = s.store.list_operations(&Viewer::admin(0), &filter, 1, 1).await?;
+    let filter = OperationFilter {
+        datastores: vec![rec.id],
+        ..Default::default()
+    };
+    let (ops, _) = s
+        .store
+        .list_operations(&Viewer::admin(0), &filter, 1, 1)
+        .await?;
     Ok(views::datastore(rec, ops.first()))
 }
 
-pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    u: AuthUser,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let filter = DatastoreFilter {
         name: q.get("name").or(q.get("search")).map(str::to_string),
         enrichment_only: q.bool("enrichment_only")?,
         types: q.all("datastore_type"),
     };
-    let (items, total) = s.store.list_datastores(&u.viewer(), &filter, page, size).await?;
+    let (items, total) = s
+        .store
+        .list_datastores(&u.viewer(), &filter, page, size)
+        .await?;
     let mut out = Vec::with_capacity(items.len());
     for rec in &items {
         out.push(render(&s, rec).await?);
@@ -196,7 +254,11 @@ pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<J
     Ok(Json(views::page(out, total, page, size)))
 }
 
-pub async fn create(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    u: AuthUser,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let map = body.object()?;
     let (parsed, mut errors) = parse_settings(&map, defaults());
     let choice = connection_choice(&map, &mut errors);
@@ -210,7 +272,10 @@ pub async fn create(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> R
     let (connection_id, created_connection) = match choice {
         ConnectionChoice::Existing(cid) => {
             s.store.connection(cid).await.map_err(|_| {
-                ApiError::fields(vec![FieldError::new("connection_id", format!("connection {cid} does not exist"))])
+                ApiError::fields(vec![FieldError::new(
+                    "connection_id",
+                    format!("connection {cid} does not exist"),
+                )])
             })?;
             (cid, None)
         }
@@ -219,7 +284,11 @@ pub async fn create(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> R
             (rec.id, Some(rec.id))
         }
     };
-    let rec = match s.store.create_datastore(&parsed.spec, connection_id, &teams).await {
+    let rec = match s
+        .store
+        .create_datastore(&parsed.spec, connection_id, &teams)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             // nothing half-made: a connection created for this datastore goes with it
@@ -232,14 +301,23 @@ pub async fn create(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> R
     tracing::info!(datastore_id = rec.id, name = %rec.spec.name, "DatastoreCreated");
     if parsed.trigger_sync {
         let params = json!({"include": ["table", "view"], "prune": false, "recreate": false});
-        s.store.enqueue_operation("sync", rec.id, &params, &u.label(), Some(u.0.id)).await?;
+        s.store
+            .enqueue_operation("sync", rec.id, &params, &u.label(), Some(u.0.id))
+            .await?;
         s.wake_runner.notify_one();
     }
     Ok(Json(render(&s, &rec).await?))
 }
 
-pub async fn get_one(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let rec = s.store.datastore(id(&raw, "datastore")?, &u.viewer()).await?;
+pub async fn get_one(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = s
+        .store
+        .datastore(id(&raw, "datastore")?, &u.viewer())
+        .await?;
     Ok(Json(render(&s, &rec).await?))
 }
 
@@ -261,28 +339,48 @@ pub async fn update(
         ));
     }
     let mut f = Fields::new(&map);
-    let connection_id = f.int("connection_id").value().unwrap_or(current.connection_id);
+    let connection_id = f
+        .int("connection_id")
+        .value()
+        .unwrap_or(current.connection_id);
     errors.extend(f.errors);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
     if connection_id != current.connection_id {
         s.store.connection(connection_id).await.map_err(|_| {
-            ApiError::fields(vec![FieldError::new("connection_id", format!("connection {connection_id} does not exist"))])
+            ApiError::fields(vec![FieldError::new(
+                "connection_id",
+                format!("connection {connection_id} does not exist"),
+            )])
         })?;
     }
     let teams = match parsed.teams.clone() {
         Some(names) => team_ids(&s, &u, Some(names)).await?,
         None => current.teams.iter().map(|t| t.id).collect(),
     };
-    let rec = s.store.update_datastore(did, &parsed.spec, connection_id, &teams).await?;
+    let rec = s
+        .store
+        .update_datastore(did, &parsed.spec, connection_id, &teams)
+        .await?;
     Ok(Json(render(&s, &rec).await?))
 }
 
-pub async fn delete(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
-    let rec = s.store.datastore(id(&raw, "datastore")?, &u.viewer()).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let rec = s
+        .store
+        .datastore(id(&raw, "datastore")?, &u.viewer())
+        .await?;
     if !rec.linked_datastores.is_empty() {
-        let names: Vec<String> = rec.linked_datastores.iter().map(|d| format!("'{}' (id {})", d.name, d.id)).collect();
+        let names: Vec<String> = rec
+            .linked_datastores
+            .iter()
+            .map(|d| format!("'{}' (id {})", d.name, d.id))
+            .collect();
         return Err(ApiError::conflict(format!(
             "enrichment datastore '{}' is linked to {}; unlink them first",
             rec.spec.name,
@@ -294,21 +392,39 @@ pub async fn delete(State(s): State<AppState>, u: AuthUser, Path(raw): Path<Stri
 }
 
 /// Tests a saved datastore: connect and preflight the privileges its role needs.
-pub async fn test(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let rec = s.store.datastore(id(&raw, "datastore")?, &u.viewer()).await?;
+pub async fn test(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = s
+        .store
+        .datastore(id(&raw, "datastore")?, &u.viewer())
+        .await?;
     let conn = s.store.connection(rec.connection_id).await?;
-    let outcome =
-        testing::datastore(&s.resolver, &conn.spec, &rec.spec.database, &rec.spec.schema, rec.spec.enrichment_only)
-            .await;
+    let outcome = testing::datastore(
+        &s.resolver,
+        &conn.spec,
+        &rec.spec.database,
+        &rec.spec.schema,
+        rec.spec.enrichment_only,
+    )
+    .await;
     Ok(Json(outcome.json()))
 }
 
 /// Tests a datastore before it is saved, from a create body.
-pub async fn test_unsaved(State(s): State<AppState>, _u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn test_unsaved(
+    State(s): State<AppState>,
+    _u: AuthUser,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let mut map = body.object()?;
-    map.entry("name").or_insert_with(|| Value::String("unsaved datastore".into()));
+    map.entry("name")
+        .or_insert_with(|| Value::String("unsaved datastore".into()));
     if let Some(Value::Object(c)) = map.get_mut("connection") {
-        c.entry("name").or_insert_with(|| Value::String("unsaved connection".into()));
+        c.entry("name")
+            .or_insert_with(|| Value::String("unsaved connection".into()));
     }
     let (parsed, mut errors) = parse_settings(&map, defaults());
     let choice = connection_choice(&map, &mut errors);
@@ -319,19 +435,34 @@ pub async fn test_unsaved(State(s): State<AppState>, _u: AuthUser, body: JsonBod
         ConnectionChoice::Existing(cid) => s.store.connection(cid).await?.spec,
         ConnectionChoice::New(spec) => spec,
     };
-    let outcome =
-        testing::datastore(&s.resolver, &spec, &parsed.spec.database, &parsed.spec.schema, parsed.spec.enrichment_only)
-            .await;
+    let outcome = testing::datastore(
+        &s.resolver,
+        &spec,
+        &parsed.spec.database,
+        &parsed.spec.schema,
+        parsed.spec.enrichment_only,
+    )
+    .await;
     Ok(Json(outcome.json()))
 }
 
 /// The user schemas of the datastore's database (system and temporary schemas left out).
-pub async fn schemas(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let rec = s.store.datastore(id(&raw, "datastore")?, &u.viewer()).await?;
-    let conn = s.store.connection(rec.connection_id).await?;
-    let params = assay_postgres::Endpoint { connection: &conn.spec, database: &rec.spec.database }
-        .resolve(&s.resolver)
+pub async fn schemas(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = s
+        .store
+        .datastore(id(&raw, "datastore")?, &u.viewer())
         .await?;
+    let conn = s.store.connection(rec.connection_id).await?;
+    let params = assay_postgres::Endpoint {
+        connection: &conn.spec,
+        database: &rec.spec.database,
+    }
+    .resolve(&s.resolver)
+    .await?;
     let client = params.connect().await?;
     let names = assay_postgres::catalog::list_schemas(&client, &params).await?;
     Ok(Json(json!(names)))
@@ -352,7 +483,9 @@ pub async fn link(
     let source = s.store.datastore(did, &viewer).await?;
     let target = s.store.datastore(eid, &viewer).await?;
     if did == eid {
-        return Err(ApiError::conflict("a datastore cannot be its own enrichment datastore"));
+        return Err(ApiError::conflict(
+            "a datastore cannot be its own enrichment datastore",
+        ));
     }
     if !target.spec.enrichment_only {
         return Err(ApiError::conflict(format!(
@@ -372,12 +505,18 @@ pub async fn link(
         .or_else(|| map.get("prefix"))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| q.get("enrichment_prefix").or(q.get("prefix")).map(str::to_string));
+        .or_else(|| {
+            q.get("enrichment_prefix")
+                .or(q.get("prefix"))
+                .map(str::to_string)
+        });
     let prefix = match given {
         Some(p) => normalize_prefix(&p).map_err(|e| ApiError::fields(vec![e]))?,
         None => match &source.spec.enrichment_prefix {
             Some(p) => p.clone(),
-            None => normalize_prefix(&source.spec.name).unwrap_or_else(|_| format!("_datastore_{did}")),
+            None => {
+                normalize_prefix(&source.spec.name).unwrap_or_else(|_| format!("_datastore_{did}"))
+            }
         },
     };
     s.store.link_enrichment(did, eid, &prefix).await?;
@@ -386,8 +525,15 @@ pub async fn link(
 }
 
 /// Unlinks the enrichment datastore; its tables are kept. A no-op when nothing is linked.
-pub async fn unlink(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
-    let rec = s.store.datastore(id(&raw, "datastore")?, &u.viewer()).await?;
+pub async fn unlink(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let rec = s
+        .store
+        .datastore(id(&raw, "datastore")?, &u.viewer())
+        .await?;
     s.store.unlink_enrichment(rec.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,22 +19,35 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi))
         .route("/auth/login", post(users::login))
-        .route("/connections", get(connections::list).post(connections::create))
+        .route(
+            "/connections",
+            get(connections::list).post(connections::create),
+        )
         .route("/connections/test", post(connections::test_unsaved))
         .route(
             "/connections/{id}",
-            get(connections::get_one).put(connections::update).delete(connections::delete),
+            get(connections::get_one)
+                .put(connections::update)
+                .delete(connections::delete),
         )
         .route("/connections/{id}/test", post(connections::test))
-        .route("/datastores", get(datastores::list).post(datastores::create))
+        .route(
+            "/datastores",
+            get(datastores::list).post(datastores::create),
+        )
         .route("/datastores/connection", post(datastores::test_unsaved))
         .route(
             "/datastores/{id}",
-            get(datastores::get_one).put(datastores::update).delete(datastores::delete),
+            get(datastores::get_one)
+                .put(datastores::update)
+                .delete(datastores::delete),
         )
         .route("/datastores/{id}/connection", post(datastores::test))
         .route("/datastores/{id}/schemas", get(datastores::schemas))
-        .route("/datastores/{id}/enrichment", axum::routing::delete(datastores::unlink))
+        .route(
+            "/datastores/{id}/enrichment",
+            axum::routing::delete(datastores::unlink),
+        )
         .route("/datastores/{id}/enrichment/{eid}", patch(datastores::link))
         .route("/containers", get(catalog::list))
         .route("/containers/listing", get(catalog::listing))
@@ -66,7 +79,10 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed for this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed for this route",
+    )
 }
 
 /// Parses a path id.

@@ -14,7 +14,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-pub async fn run(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn run(
+    State(s): State<AppState>,
+    u: AuthUser,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let map = body.object()?;
     let mut f = Fields::new(&map);
     let datastore_id = f.int("datastore_id").value();
@@ -25,13 +29,19 @@ pub async fn run(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> Resu
     }
     let parsed = match op_type.as_deref() {
         None => {
-            errors.push(FieldError::new("type", "is required: sync, profile, scan, export or materialize"));
+            errors.push(FieldError::new(
+                "type",
+                "is required: sync, profile, scan, export or materialize",
+            ));
             None
         }
         Some(t) => match OperationType::parse(t) {
             Some(t) => Some(t),
             None => {
-                errors.push(FieldError::new("type", format!("'{t}' is not one of sync, profile, scan, export, materialize")));
+                errors.push(FieldError::new(
+                    "type",
+                    format!("'{t}' is not one of sync, profile, scan, export, materialize"),
+                ));
                 None
             }
         },
@@ -62,27 +72,42 @@ pub async fn run(State(s): State<AppState>, u: AuthUser, body: JsonBody) -> Resu
         Some(other) => {
             errors.push(FieldError::new(
                 "type",
-                format!("the {} operation is not available in this version of Assay yet; run sync", other.as_str()),
+                format!(
+                    "the {} operation is not available in this version of Assay yet; run sync",
+                    other.as_str()
+                ),
             ));
             Value::Null
         }
         None => Value::Null,
     };
-    let (Some(datastore_id), Some(op_type), true) = (datastore_id, parsed, errors.is_empty()) else {
+    let (Some(datastore_id), Some(op_type), true) = (datastore_id, parsed, errors.is_empty())
+    else {
         return Err(ApiError::fields(errors));
     };
     let ds = s.store.datastore(datastore_id, &u.viewer()).await?;
-    let op = s.store.enqueue_operation(op_type.as_str(), ds.id, &params, &u.label(), Some(u.0.id)).await?;
+    let op = s
+        .store
+        .enqueue_operation(op_type.as_str(), ds.id, &params, &u.label(), Some(u.0.id))
+        .await?;
     s.wake_runner.notify_one();
     Ok(Json(views::operation(&op)))
 }
 
-pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    u: AuthUser,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let op_type = match q.get("operation_type") {
         Some(t) => Some(
             OperationType::parse(t)
-                .ok_or_else(|| ApiError::invalid(format!("query parameter operation_type: '{t}' is not an operation type")))?
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "query parameter operation_type: '{t}' is not an operation type"
+                    ))
+                })?
                 .as_str()
                 .to_string(),
         ),
@@ -90,15 +115,17 @@ pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<J
     };
     let mut results = Vec::new();
     for r in q.all("result") {
-        let parsed = OperationResult::parse(&r)
-            .ok_or_else(|| ApiError::invalid(format!("query parameter result: '{r}' is not a result")))?;
+        let parsed = OperationResult::parse(&r).ok_or_else(|| {
+            ApiError::invalid(format!("query parameter result: '{r}' is not a result"))
+        })?;
         results.push(parsed.as_str().to_string());
     }
     let date = |k: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
         q.get(k)
             .map(|d| {
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| ApiError::invalid(format!("query parameter {k}: '{d}' is not YYYY-MM-DD")))
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    ApiError::invalid(format!("query parameter {k}: '{d}' is not YYYY-MM-DD"))
+                })
             })
             .transpose()
     };
@@ -111,18 +138,40 @@ pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<J
         end_date: date("end_date")?,
         ascending: matches!(q.get("sort_created"), Some("asc")),
     };
-    let (items, total) = s.store.list_operations(&u.viewer(), &filter, page, size).await?;
-    Ok(Json(views::page(items.iter().map(views::operation).collect(), total, page, size)))
+    let (items, total) = s
+        .store
+        .list_operations(&u.viewer(), &filter, page, size)
+        .await?;
+    Ok(Json(views::page(
+        items.iter().map(views::operation).collect(),
+        total,
+        page,
+        size,
+    )))
 }
 
-pub async fn get_one(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let op = s.store.operation(id(&raw, "operation")?, &u.viewer()).await?;
+pub async fn get_one(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let op = s
+        .store
+        .operation(id(&raw, "operation")?, &u.viewer())
+        .await?;
     Ok(Json(views::operation(&op)))
 }
 
 /// Aborts: a queued operation ends at once; a running one stops at its next step; a finished one is returned
 /// unchanged.
-pub async fn abort(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let op = s.store.request_abort(id(&raw, "operation")?, &u.viewer(), &u.label()).await?;
+pub async fn abort(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let op = s
+        .store
+        .request_abort(id(&raw, "operation")?, &u.viewer(), &u.label())
+        .await?;
     Ok(Json(views::operation(&op)))
 }

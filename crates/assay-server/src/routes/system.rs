@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 /// Public: whether the metadata store answers.
 pub async fn status(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"database_connection": "OK", "rabbitmq_connection": "OK"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"database_connection": "OK", "rabbitmq_connection": "OK"})),
+        ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"database_connection": "UNAVAILABLE", "rabbitmq_connection": "OK"})),
