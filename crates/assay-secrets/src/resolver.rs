@@ -179,19 +179,23 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = String::new();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
     if e.is_connect() {
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        let mut last = String::from("connection failed");
-        while let Some(s) = source {
-            last = s.to_string();
-            source = s.source();
-        }
         return format!("connection failed ({last})");
     }
     if e.is_builder() {
         return "the URL is not valid".to_string();
     }
-    "the request failed".to_string()
+    if last.is_empty() {
+        "the request failed".to_string()
+    } else {
+        format!("the request failed ({last})")
+    }
 }
 
 fn json_of(step: Step, url: &str, body: &str) -> Result<Value, SecretsError> {
