@@ -1,0 +1,444 @@
+//! The `assay` binary end to end: `serve` (external metadata store and the embedded one), then the seed's CLI
+//! commands with `assay` in place of `qualytics`, against a real PostgreSQL and OpenBao.
+
+use assay_testkit::{TestBao, TestPg};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_assay");
+
+struct Server {
+    child: Child,
+    url: String,
+    token: Option<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn assay serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut token = None;
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the server prints its address");
+            if let Some(t) = line.trim().strip_prefix("API token: ") {
+                token = Some(t.to_string());
+            }
+            if let Some(rest) = line.strip_prefix("Assay is listening on ") {
+                let url = rest.split_whitespace().next().unwrap().to_string();
+                return Server { child, url, token };
+            }
+        }
+    }
+
+    /// Ctrl-C; returns the exit status.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        for _ in 0..300 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("assay serve did not stop on SIGINT");
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(assay_testkit::unique(name));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `assay ARGS` with the config home `home`.
+fn assay(home: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("ASSAY_CONFIG_HOME", home)
+        .env_remove("ASSAY_URL")
+        .env_remove("ASSAY_TOKEN")
+        .output()
+        .expect("run assay")
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = assay(home, args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "assay {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn id_after(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
+    let pg = TestPg::shared();
+    let meta = pg.create_database("climeta").await;
+    let (db, reader, writer) = shop(pg).await;
+    let data = tmp("cli-data");
+    let server = Server::start(&[
+        "--metadata-url",
+        &pg.superuser_url(&meta),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let token = server.token.clone().expect("first start prints a token");
+    assert_eq!(token.split('.').count(), 3, "the token is a JWT");
+    let home = tmp("cli-home");
+    let port = pg.port().to_string();
+
+    ok(
+        &home,
+        &["auth", "init", "--url", &server.url, "--token", &token],
+    );
+    assert!(home.join("config.yaml").exists());
+
+    // Step 1: Create a Connection (the seed's command with assay in place of qualytics)
+    let out = ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "your_connection_name",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &reader,
+            "--password",
+            "readerpw",
+        ],
+    );
+    let conn_id = id_after(&out, "Connection ID: ");
+    assert!(out.contains("Connection Type: postgresql"));
+    // Step 2: Create a Source Datastore
+    let out = ok(
+        &home,
+        &[
+            "datastores",
+            "create",
+            "--name",
+            "your_datastore_name",
+            "--connection-name",
+            "your_connection_name",
+            "--database",
+            &db,
+            "--schema",
+            "sales",
+        ],
+    );
+    let src = id_after(&out, "Datastore ID: ");
+    // the enrichment datastore, as in the seed
+    ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "enrichment_connection",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &writer,
+            "--password",
+            "writerpw",
+        ],
+    );
+    let out = ok(
+        &home,
+        &[
+            "datastores",
+            "create",
+            "--name",
+            "enrichment_store",
+            "--connection-name",
+            "enrichment_connection",
+            "--database",
+            &db,
+            "--schema",
+            "enrich",
+            "--enrichment-only",
+            "--no-trigger-sync",
+        ],
+    );
+    let enr = id_after(&out, "Datastore ID: ");
+
+    let out = ok(&home, &["datastores", "verify", "--id", &src]);
+    assert!(out.contains("test passed successfully"), "{out}");
+    let out = ok(&home, &["datastores", "test", "--id", &enr]);
+    assert!(out.contains("test passed successfully"), "{out}");
+    // a failing test exits 1 and says why
+    let out = assay(
+        &home,
+        &[
+            "connections",
+            "test",
+            "--id",
+            &conn_id,
+            "--password",
+            "wrong",
+            "--database",
+            &db,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("test failed") && text.contains("28P01"),
+        "{text}"
+    );
+
+    let out = ok(&home, &["operations", "sync", "--datastore-id", &src]);
+    assert!(
+        out.contains("Successfully finished sync operation"),
+        "{out}"
+    );
+    let out = ok(&home, &["containers", "list", "--datastore-id", &src]);
+    assert!(out.contains("orders") && out.contains("customers"), "{out}");
+
+    let out = ok(
+        &home,
+        &[
+            "datastores",
+            "link-enrichment",
+            "--id",
+            &src,
+            "--enrichment-id",
+            &enr,
+            "--prefix",
+            "Shop",
+        ],
+    );
+    assert!(out.contains("prefix _shop"), "{out}");
+    let got = ok(
+        &home,
+        &["datastores", "get", "--name", "your_datastore_name"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(v["enrich_datastore"]["schema"], "enrich");
+    ok(
+        &home,
+        &["datastores", "enrichment", "--id", &src, "--unlink"],
+    );
+    ok(
+        &home,
+        &["datastores", "enrichment", "--id", &src, "--link", &enr],
+    );
+    ok(&home, &["datastores", "unlink-enrichment", "--id", &src]);
+
+    let out = ok(&home, &["connections", "list"]);
+    assert!(out.contains("your_connection_name") && out.contains("enrichment_connection"));
+    assert!(!out.contains("readerpw"));
+    let out = ok(
+        &home,
+        &["connections", "get", "--name", "your_connection_name"],
+    );
+    assert!(!out.contains("readerpw"));
+    ok(&home, &["datastores", "list", "--enrichment-only"]);
+    ok(&home, &["operations", "list", "--datastore-id", &src]);
+
+    // errors print the server's message and exit non-zero
+    let out = assay(&home, &["connections", "delete", "--id", &conn_id]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("your_datastore_name"));
+    let out = assay(&home, &["datastores", "get", "--id", "987654"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    // users, teams, tokens
+    ok(&home, &["teams", "create", "--name", "Red"]);
+    ok(
+        &home,
+        &[
+            "users",
+            "create",
+            "--username",
+            "alice",
+            "--password",
+            "alice-password",
+            "--teams",
+            "Red",
+        ],
+    );
+    let out = ok(&home, &["users", "list"]);
+    assert!(out.contains("alice") && out.contains("Red"));
+    ok(&home, &["teams", "list"]);
+    let tok = ok(&home, &["tokens", "create", "--name", "ci"]);
+    assert_eq!(tok.trim().split('.').count(), 3);
+
+    // the environment overrides the config file; half of it is a usage error
+    let empty = tmp("cli-empty");
+    let out = Command::new(BIN)
+        .args(["connections", "list"])
+        .env("ASSAY_CONFIG_HOME", &empty)
+        .env("ASSAY_URL", &server.url)
+        .env("ASSAY_TOKEN", tok.trim())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(BIN)
+        .args(["connections", "list"])
+        .env("ASSAY_CONFIG_HOME", &empty)
+        .env("ASSAY_URL", &server.url)
+        .env_remove("ASSAY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = assay(&empty, &["connections", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // a literal ${key} reaches the server, which resolves it from OpenBao
+    let bao = TestBao::shared();
+    bao.put_secret("dq/cli", json!({"password": "readerpw"}))
+        .await;
+    let out = ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "vaulted",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &reader,
+            "--password",
+            "${password}",
+            "--vault-login-url",
+            &bao.userpass_login_url(),
+            "--vault-credentials-payload",
+            &json!({"password": assay_testkit::bao::USER_PASSWORD}).to_string(),
+            "--vault-secret-url",
+            &bao.secret_url("dq/cli"),
+            "--vault-data-jsonpath",
+            "$.data.data",
+        ],
+    );
+    let vid = id_after(&out, "Connection ID: ");
+    let out = ok(
+        &home,
+        &["connections", "test", "--id", &vid, "--database", &db],
+    );
+    assert!(out.contains("test passed successfully"), "{out}");
+
+    assert!(server.interrupt().success(), "Ctrl-C shuts down cleanly");
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_metadata_store_survives_a_restart() {
+    let data = tmp("embedded");
+    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    let token = server.token.clone().expect("first start prints a token");
+    let home = tmp("emb-home");
+    ok(
+        &home,
+        &["auth", "init", "--url", &server.url, "--token", &token],
+    );
+    ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "kept",
+            "--host",
+            "db.example",
+            "--port",
+            "5432",
+            "--username",
+            "u",
+            "--password",
+            "p",
+        ],
+    );
+    assert!(server.interrupt().success());
+    assert!(data.join("pg/data/PG_VERSION").exists());
+    assert!(data.join("secret.key").exists());
+    // the cluster was stopped with the server
+    assert!(
+        !data.join("pg/data/postmaster.pid").exists(),
+        "the embedded cluster stops with the server"
+    );
+    let again = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    assert!(again.token.is_none(), "the admin is created once");
+    let home2 = tmp("emb-home2");
+    ok(
+        &home2,
+        &["auth", "init", "--url", &again.url, "--token", &token],
+    );
+    let out = ok(&home2, &["connections", "list"]);
+    assert!(out.contains("kept"), "{out}");
+    assert!(again.interrupt().success());
+    let _ = std::fs::remove_dir_all(data);
+}
+
+async fn shop(pg: &TestPg) -> (String, String, String) {
+    let db = pg.create_database("clishop").await;
+    let reader = assay_testkit::unique("clireader");
+    let writer = assay_testkit::unique("cliwriter");
+    pg.create_role(&reader, "readerpw").await;
+    pg.create_role(&writer, "writerpw").await;
+    pg.superuser(&db)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA sales; CREATE SCHEMA enrich;
+             CREATE TABLE sales.orders (id bigserial PRIMARY KEY, total numeric);
+             CREATE TABLE sales.customers (id int PRIMARY KEY, email text);
+             GRANT USAGE ON SCHEMA sales TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA sales TO {reader};
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO {reader};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA sales GRANT SELECT ON TABLES TO {reader};
+             GRANT USAGE, CREATE ON SCHEMA enrich TO {writer};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA enrich GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {writer};"
+        ))
+        .await
+        .unwrap();
+    (db, reader, writer)
+}
