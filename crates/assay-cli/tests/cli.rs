@@ -18,6 +18,8 @@ struct Server {
 }
 
 impl Server {
+    // the child is waited for in Drop, which also runs when a test panics
+    #[allow(clippy::zombie_processes)]
     fn start(args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .arg("serve")
@@ -63,6 +65,13 @@ impl Server {
         }
         let _ = self.child.kill();
         panic!("assay serve did not stop on SIGINT");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -125,18 +125,18 @@ impl ConnectionSpec {
                 "must be a string such as \"require\"",
             ));
         }
-        if let Some(n) = self.max_parallelization {
-            if !(1..=100).contains(&n) {
-                errors.push(FieldError::new(
-                    "max_parallelization",
-                    "must be between 1 and 100",
-                ));
-            }
+        if let Some(n) = self.max_parallelization
+            && !(1..=100).contains(&n)
+        {
+            errors.push(FieldError::new(
+                "max_parallelization",
+                "must be between 1 and 100",
+            ));
         }
-        if let Some(n) = self.jdbc_fetch_size {
-            if n < 1 {
-                errors.push(FieldError::new("jdbc_fetch_size", "must be at least 1"));
-            }
+        if let Some(n) = self.jdbc_fetch_size
+            && n < 1
+        {
+            errors.push(FieldError::new("jdbc_fetch_size", "must be at least 1"));
         }
         let uses_refs = self
             .property_texts()

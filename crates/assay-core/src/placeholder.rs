@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 pub fn references(text: &str) -> Vec<String> {
     let mut keys = Vec::new();
     for piece in scan(text) {
-        if let Piece::Key(k) = piece {
-            if !keys.iter().any(|x: &String| x == k) {
-                keys.push(k.to_string());
-            }
+        if let Piece::Key(k) = piece
+            && !keys.iter().any(|x: &String| x == k)
+        {
+            keys.push(k.to_string());
         }
     }
     keys

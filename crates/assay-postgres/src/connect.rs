@@ -69,9 +69,8 @@ impl Endpoint<'_> {
                             },
                         })
                     })
-                    .map_err(|e| {
+                    .inspect_err(|_e| {
                         tracing::debug!(field, "a ${{key}} reference could not be resolved");
-                        e
                     }),
                 None => Ok(placeholder::unescape(text)),
             }

@@ -208,19 +208,19 @@ fn json_of(step: Step, url: &str, body: &str) -> Result<Value, SecretsError> {
 
 /// The `errors` of a Vault error body joined into one line, or a short excerpt of the body.
 fn vault_message(body: &str) -> String {
-    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(body) {
-        if let Some(Value::Array(errs)) = o.get("errors") {
-            let texts: Vec<String> = errs
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect();
-            return if texts.is_empty() {
-                "no message".to_string()
-            } else {
-                texts.join("; ")
-            };
-        }
+    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(body)
+        && let Some(Value::Array(errs)) = o.get("errors")
+    {
+        let texts: Vec<String> = errs
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        return if texts.is_empty() {
+            "no message".to_string()
+        } else {
+            texts.join("; ")
+        };
     }
     let excerpt: String = body.chars().take(200).collect();
     if excerpt.trim().is_empty() {

@@ -35,7 +35,7 @@ const CONNECTION_KEYS: &[&str] = &[
 
 enum ConnectionChoice {
     Existing(i64),
-    New(ConnectionSpec),
+    New(Box<ConnectionSpec>),
 }
 
 struct Parsed {
@@ -174,7 +174,7 @@ fn connection_choice(
             Some(ConnectionChoice::Existing(cid))
         }
         (None, Some(obj)) => match parse_spec(obj, None) {
-            Ok(spec) => Some(ConnectionChoice::New(spec)),
+            Ok(spec) => Some(ConnectionChoice::New(Box::new(spec))),
             Err(e) => {
                 errors.extend(
                     e.errors
@@ -433,7 +433,7 @@ pub async fn test_unsaved(
     };
     let spec = match choice {
         ConnectionChoice::Existing(cid) => s.store.connection(cid).await?.spec,
-        ConnectionChoice::New(spec) => spec,
+        ConnectionChoice::New(spec) => *spec,
     };
     let outcome = testing::datastore(
         &s.resolver,
