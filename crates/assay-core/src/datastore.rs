@@ -140,7 +140,8 @@ mod tests {
         assert_eq!(normalize_prefix("  A--b__C ").unwrap(), "_a_b_c");
         assert_eq!(normalize_prefix("qualytics").unwrap(), "_qualytics");
         assert!(normalize_prefix("__").is_err());
-        assert!(normalize_prefix("ünï").is_err());
+        assert!(normalize_prefix("üï").is_err());
+        assert_eq!(normalize_prefix("ünï").unwrap(), "_n");
         assert!(normalize_prefix(&"a".repeat(60)).is_err());
         assert_eq!(normalize_prefix(&"a".repeat(59)).unwrap().len(), 60);
     }
