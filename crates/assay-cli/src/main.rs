@@ -45,7 +45,10 @@ enum Command {
     /// Containers (tables and views) found by sync
     #[command(subcommand)]
     Containers(commands::operations::ContainersCmd),
-    /// Operations: sync, list, get, abort
+    /// Quality checks (inferred by profiles)
+    #[command(subcommand)]
+    Checks(commands::operations::ChecksCmd),
+    /// Operations: sync, profile, list, get, abort
     #[command(subcommand)]
     Operations(commands::operations::OperationsCmd),
 }
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Datastores(c) => commands::datastores::run(c).await,
             Command::Containers(c) => commands::operations::containers(c).await,
             Command::Operations(c) => commands::operations::run(c).await,
+            Command::Checks(c) => commands::operations::checks(c).await,
         }
     });
     match result {

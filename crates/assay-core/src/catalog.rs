@@ -140,6 +140,9 @@ pub struct DiscoveredColumn {
     /// `format_type(atttypid, atttypmod)`, e.g. `character varying(40)`.
     pub native_type: String,
     pub field_type: FieldType,
+    /// Base type name (`pg_type.typname`, domains resolved) and category, for reading values.
+    pub typname: String,
+    pub typcategory: String,
     pub nullable: bool,
     /// Fed by a sequence (serial) or an identity.
     pub sequence_backed: bool,
@@ -203,6 +206,8 @@ mod tests {
             ordinal: 1,
             native_type: String::new(),
             field_type: ft,
+            typname: String::new(),
+            typcategory: String::new(),
             nullable: true,
             sequence_backed: seq,
             remarks: None,

@@ -136,6 +136,8 @@ pub async fn discover(
             ordinal: r.get(2),
             native_type: r.get(3),
             field_type: FieldType::from_postgres(&typname, &typtype, &typcategory),
+            typname,
+            typcategory,
             nullable: r.get(7),
             sequence_backed: r.get(8),
             remarks: r.get(9),

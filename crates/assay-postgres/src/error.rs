@@ -22,6 +22,9 @@ pub enum PgError {
     /// The datastore points at a system schema, which Assay never reads.
     #[error("schema \"{0}\" is a system schema; choose a schema that holds your own tables")]
     SystemSchema(String),
+    /// The operation was aborted; the server-side query was cancelled.
+    #[error("aborted")]
+    Aborted,
     /// A catalog or preflight query failed after connecting.
     #[error("{0}")]
     Query(Box<Diagnosis>),

@@ -8,6 +8,7 @@ pub mod connect;
 mod error;
 pub mod ident;
 pub mod preflight;
+pub mod profile;
 pub mod tls;
 
 pub use classify::Diagnosis;

@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod openapi;
 mod params;
+mod profiler;
 mod routes;
 pub mod runner;
 mod testing;

@@ -114,6 +114,11 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Fields of a container (bare array)",
         "containers",
     ),
+    ("get", "/containers/{container_id}/field-profiles", "Field profiles of the latest profile ({items, total})", "profiles"),
+    ("get", "/containers/{container_id}/profiles", "Profile history of a container", "profiles"),
+    ("get", "/field-profiles", "List field profiles", "profiles"),
+    ("get", "/quality-checks", "List quality checks", "checks"),
+    ("get", "/quality-checks/{check_id}", "Get a quality check", "checks"),
     ("get", "/operations", "List operations", "operations"),
     ("post", "/operations/run", "Run an operation", "operations"),
     (

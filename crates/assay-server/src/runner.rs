@@ -70,6 +70,10 @@ async fn run(state: &AppState, op: OperationRecord) {
     };
     let ending = match op.op_type.as_str() {
         "sync" => sync(state, &op).await,
+        "profile" => {
+            let e = crate::profiler::run(state, &op).await;
+            Ending { result: e.result, detail: e.message.clone().filter(|_| e.result != "success"), message: e.message, status: e.status }
+        }
         other => Ending {
             result: "failure",
             message: Some(format!(

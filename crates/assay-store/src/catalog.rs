@@ -52,6 +52,8 @@ pub struct FieldRecord {
     pub remarks: Option<String>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
+    pub typname: String,
+    pub typcategory: String,
 }
 
 /// Which containers a list shows with respect to missing (archived) ones.
@@ -217,10 +219,11 @@ impl Store {
             for col in &t.columns {
                 tx.execute(
                     "INSERT INTO fields (container_id, name, ordinal, native_type, type, nullable, sequence_backed, \
-                       remarks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                       remarks, typname, typcategory) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (container_id, name) DO UPDATE SET ordinal = EXCLUDED.ordinal, \
                        native_type = EXCLUDED.native_type, type = EXCLUDED.type, nullable = EXCLUDED.nullable, \
-                       sequence_backed = EXCLUDED.sequence_backed, remarks = EXCLUDED.remarks, deleted_at = NULL",
+                       sequence_backed = EXCLUDED.sequence_backed, remarks = EXCLUDED.remarks, deleted_at = NULL, \
+                       typname = EXCLUDED.typname, typcategory = EXCLUDED.typcategory",
                     &[
                         &container_id,
                         &col.name,
@@ -230,6 +233,8 @@ impl Store {
                         &col.nullable,
                         &col.sequence_backed,
                         &col.remarks,
+                        &col.typname,
+                        &col.typcategory,
                     ],
                 )
                 .await?;
@@ -333,7 +338,7 @@ impl Store {
         let rows = c
             .query(
                 "SELECT id, container_id, name, ordinal, native_type, type, nullable, sequence_backed, remarks, \
-                   deleted_at, created FROM fields WHERE container_id = $1 AND ($2 OR deleted_at IS NULL) \
+                   deleted_at, created, typname, typcategory FROM fields WHERE container_id = $1 AND ($2 OR deleted_at IS NULL) \
                  ORDER BY deleted_at IS NOT NULL, ordinal, name",
                 &[&container_id, &include_missing],
             )
@@ -352,6 +357,8 @@ impl Store {
                 remarks: r.get(8),
                 deleted_at: r.get(9),
                 created: r.get(10),
+                typname: r.get(11),
+                typcategory: r.get(12),
             })
             .collect())
     }

@@ -3,6 +3,7 @@
 //! embedded PostgreSQL cluster that `assay serve` runs by default.
 
 pub mod catalog;
+pub mod checks;
 pub mod cluster;
 pub mod connections;
 pub mod crypto;
@@ -10,6 +11,7 @@ pub mod datastores;
 mod db;
 mod error;
 pub mod operations;
+pub mod profiles;
 pub mod users;
 
 pub use db::{Store, Viewer};

@@ -32,6 +32,33 @@ pub enum OperationsCmd {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Profile the containers of one or more datastores and infer checks
+    Profile {
+        #[arg(long, value_delimiter = ',', required = true)]
+        datastore_id: Vec<i64>,
+        #[arg(long, value_delimiter = ',')]
+        container_names: Vec<String>,
+        /// off, low, medium, high, xhigh or max
+        #[arg(long)]
+        ai_effort: Option<String>,
+        /// The older 0..5 scale (mapped to --ai-effort)
+        #[arg(long, hide = true)]
+        inference_threshold: Option<i64>,
+        #[arg(long)]
+        infer_as_draft: bool,
+        /// Rows read per partition; -1 for all
+        #[arg(long, allow_hyphen_values = true)]
+        max_records_analyzed_per_partition: Option<i64>,
+        /// Read every row even when an incremental profile is possible
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        background: bool,
+        #[arg(long, default_value_t = 1)]
+        poll_interval: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     List {
         #[arg(long)]
         datastore_id: Option<i64>,
@@ -64,6 +91,42 @@ pub enum ContainersCmd {
         #[arg(long)]
         id: i64,
     },
+    /// The latest field profiles of a container
+    FieldProfiles {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ChecksCmd {
+    /// List the quality checks of a datastore
+    List {
+        #[arg(long)]
+        datastore_id: i64,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    Get {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+pub async fn checks(cmd: ChecksCmd) -> Result<Outcome> {
+    let c = client()?;
+    match cmd {
+        ChecksCmd::List { datastore_id, status } => {
+            let mut q = vec![("datastore", datastore_id.to_string())];
+            if let Some(s) = status {
+                q.push(("status", s));
+            }
+            let all = c.all("/quality-checks", &q).await?;
+            printer::table(&all, &["id", "rule_type", "container", "fields", "coverage", "status", "inferred", "description"]);
+        }
+        ChecksCmd::Get { id } => printer::json(&c.get(&format!("/quality-checks/{id}"), &[]).await?),
+    }
+    Ok(Outcome::Ok)
 }
 
 pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
@@ -97,6 +160,51 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                     Duration::from_secs(timeout),
                 )
                 .await?;
+                if !report(&done) {
+                    outcome = Outcome::Failed;
+                }
+            }
+            Ok(outcome)
+        }
+        OperationsCmd::Profile {
+            datastore_id,
+            container_names,
+            ai_effort,
+            inference_threshold,
+            infer_as_draft,
+            max_records_analyzed_per_partition,
+            full,
+            background,
+            poll_interval,
+            timeout,
+        } => {
+            let mut outcome = Outcome::Ok;
+            for ds in datastore_id {
+                let mut body = json!({"datastore_id": ds, "type": "profile"});
+                if !container_names.is_empty() {
+                    body["container_names"] = json!(container_names);
+                }
+                if let Some(e) = &ai_effort {
+                    body["ai_effort"] = json!(e);
+                } else if let Some(t) = inference_threshold {
+                    body["inference_threshold"] = json!(t);
+                }
+                if infer_as_draft {
+                    body["infer_as_draft"] = json!(true);
+                }
+                if let Some(n) = max_records_analyzed_per_partition {
+                    body["max_records_analyzed_per_partition"] = json!(n);
+                }
+                if full {
+                    body["incremental"] = json!(false);
+                }
+                let op = c.post("/operations/run", &body).await?;
+                let id = op["id"].as_i64().unwrap_or_default();
+                printer::line(format!("Started profile operation {id} for datastore {ds}"));
+                if background {
+                    continue;
+                }
+                let done = wait(&c, id, Duration::from_secs(poll_interval.max(1)), Duration::from_secs(timeout)).await?;
                 if !report(&done) {
                     outcome = Outcome::Failed;
                 }
@@ -163,7 +271,7 @@ async fn wait(c: &Client, id: i64, every: Duration, timeout: Duration) -> Result
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {pos}/{len} containers",
+            "{spinner} {msg} [{bar:30}] {pos}/{len} containers {prefix}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -177,6 +285,11 @@ async fn wait(c: &Client, id: i64, every: Duration, timeout: Duration) -> Result
             op["type"].as_str().unwrap_or("operation"),
             op["result"].as_str().unwrap_or("?")
         ));
+        let rows = op["status"]["records_processed"].as_u64().unwrap_or(0);
+        if rows > 0 {
+            let secs = start.elapsed().as_secs_f64().max(0.001);
+            bar.set_prefix(format!("{rows} rows read, {:.0} rows/s", rows as f64 / secs));
+        }
         if !op["end_time"].is_null() {
             bar.finish_and_clear();
             return Ok(op);
@@ -198,29 +311,29 @@ fn report(op: &Value) -> bool {
     let id = &op["id"];
     let ds = op["datastore"]["name"].as_str().unwrap_or_default();
     let status = &op["status"];
+    let kind = op["type"].as_str().unwrap_or("operation");
+    let summary = if kind == "sync" {
+        format!(
+            "{} containers: {} added, {} updated, {} missing",
+            status["containers_analyzed"], status["containers_added"], status["containers_updated"], status["containers_missing"]
+        )
+    } else {
+        format!(
+            "{} containers, {} rows read, {} fields profiled, {} checks synchronized",
+            status["containers_analyzed"], status["records_processed"], status["fields_profiled"], status["checks_synchronized"]
+        )
+    };
     match (op["result"].as_str(), op["message"].as_str()) {
         (Some("success"), None) => {
-            printer::line(format!(
-                "Successfully finished sync operation {id} for datastore: {ds} ({} containers: {} added, {} updated, {} missing)",
-                status["containers_analyzed"],
-                status["containers_added"],
-                status["containers_updated"],
-                status["containers_missing"]
-            ));
+            printer::line(format!("Successfully finished {kind} operation {id} for datastore: {ds} ({summary})"));
             true
         }
         (Some("success"), Some(m)) => {
-            printer::line(format!(
-                "Warning for sync operation {id} on datastore {ds}: {m}"
-            ));
+            printer::line(format!("Warning for {kind} operation {id} on datastore {ds}: {m} ({summary})"));
             true
         }
         (r, m) => {
-            printer::line(format!(
-                "Failed sync operation {id} for datastore: {ds} ({}): {}",
-                r.unwrap_or("?"),
-                m.unwrap_or("")
-            ));
+            printer::line(format!("Failed {kind} operation {id} for datastore: {ds} ({}): {}", r.unwrap_or("?"), m.unwrap_or("")));
             false
         }
     }
@@ -248,6 +361,13 @@ pub async fn containers(cmd: ContainersCmd) -> Result<Outcome> {
         }
         ContainersCmd::Get { id } => {
             printer::json(&c.get(&format!("/containers/{id}"), &[]).await?)
+        }
+        ContainersCmd::FieldProfiles { id } => {
+            let v = c.get(&format!("/containers/{id}/field-profiles"), &[]).await?;
+            printer::table(
+                v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                &["name", "field_type", "completeness", "approximate_distinct_values", "min", "max", "mean", "median", "min_length", "max_length"],
+            );
         }
         ContainersCmd::Fields { id } => {
             let v = c.get(&format!("/containers/{id}/fields"), &[]).await?;

@@ -4,6 +4,7 @@ mod catalog;
 mod connections;
 mod datastores;
 mod operations;
+mod profiles;
 mod system;
 mod users;
 
@@ -53,6 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/listing", get(catalog::listing))
         .route("/containers/{id}", get(catalog::get_one))
         .route("/containers/{id}/fields", get(catalog::fields))
+        .route("/containers/{id}/field-profiles", get(profiles::of_container))
+        .route("/containers/{id}/profiles", get(profiles::history))
+        .route("/field-profiles", get(profiles::list))
+        .route("/quality-checks", get(profiles::checks))
+        .route("/quality-checks/{id}", get(profiles::check_one))
         .route("/operations", get(operations::list))
         .route("/operations/run", post(operations::run))
         .route("/operations/{id}", get(operations::get_one))

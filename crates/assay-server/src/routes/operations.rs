@@ -69,11 +69,41 @@ pub async fn run(
             errors.extend(f.errors);
             json!({"include": include, "prune": prune, "recreate": recreate})
         }
+        Some(OperationType::Profile) => {
+            let mut f = Fields::new(&map);
+            let names = f.strings("container_names").value().unwrap_or_default();
+            let effort = match (f.string("ai_effort").value(), f.int("inference_threshold").value()) {
+                (Some(e), _) => match assay_engine::infer::level(&e) {
+                    Some(_) => e.to_ascii_lowercase(),
+                    None => {
+                        f.invalid("ai_effort", format!("'{e}' is not one of off, low, medium, high, xhigh, max"));
+                        String::new()
+                    }
+                },
+                (None, Some(t)) => match assay_engine::infer::effort_of_threshold(t) {
+                    Some(e) => e.to_string(),
+                    None => {
+                        f.invalid("inference_threshold", "must be between 0 and 5");
+                        String::new()
+                    }
+                },
+                (None, None) => "medium".to_string(),
+            };
+            let draft = f.boolean("infer_as_draft").value().unwrap_or(false);
+            let limit = f.int("max_records_analyzed_per_partition").value();
+            if limit.is_some_and(|n| n == 0 || n < -1) {
+                f.invalid("max_records_analyzed_per_partition", "must be -1 (all rows) or at least 1");
+            }
+            let incremental = f.boolean("incremental").value().unwrap_or(true);
+            errors.extend(f.errors);
+            json!({"container_names": names, "ai_effort": effort, "infer_as_draft": draft,
+                   "max_records_analyzed_per_partition": limit, "incremental": incremental})
+        }
         Some(other) => {
             errors.push(FieldError::new(
                 "type",
                 format!(
-                    "the {} operation is not available in this version of Assay yet; run sync",
+                    "the {} operation is not available in this version of Assay yet; run sync or profile",
                     other.as_str()
                 ),
             ));

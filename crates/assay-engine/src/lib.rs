@@ -1,0 +1,13 @@
+//! The profiling engine: decoding `COPY ... (FORMAT binary)` streams, mergeable per-field states (counts,
+//! moments, min/max, HyperLogLog distinct counts, KLL quantiles, exact top values while few, text type
+//! inference), finalised field profiles, and check inference from profiles. No I/O beyond byte slices.
+
+pub mod copy;
+pub mod infer;
+mod error;
+pub mod kind;
+pub mod profile;
+pub mod state;
+mod textkind;
+
+pub use error::EngineError;

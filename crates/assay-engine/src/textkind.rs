@@ -1,0 +1,185 @@
+//! Type inference for text values by byte scanning (no regex on the hot path): what a value looks like.
+
+/// Kinds a text value can look like, in the order of `TextKind::ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Integral,
+    Fractional,
+    Boolean,
+    Date,
+    Timestamp,
+    Uuid,
+    Email,
+    String,
+}
+
+impl TextKind {
+    pub const ALL: [TextKind; 8] = [
+        TextKind::Integral,
+        TextKind::Fractional,
+        TextKind::Boolean,
+        TextKind::Date,
+        TextKind::Timestamp,
+        TextKind::Uuid,
+        TextKind::Email,
+        TextKind::String,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TextKind::Integral => "integral",
+            TextKind::Fractional => "fractional",
+            TextKind::Boolean => "boolean",
+            TextKind::Date => "date",
+            TextKind::Timestamp => "timestamp",
+            TextKind::Uuid => "uuid",
+            TextKind::Email => "email",
+            TextKind::String => "string",
+        }
+    }
+}
+
+fn digits(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+}
+
+fn integral(b: &[u8]) -> bool {
+    let b = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    digits(b) && b.len() <= 19
+}
+
+fn fractional(b: &[u8]) -> bool {
+    let b = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let (mantissa, exp) = match b.iter().position(|c| *c == b'e' || *c == b'E') {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let ok_m = match mantissa.iter().position(|c| *c == b'.') {
+        Some(i) => {
+            let (l, r) = (&mantissa[..i], &mantissa[i + 1..]);
+            (digits(l) || l.is_empty()) && (digits(r) || r.is_empty()) && !(l.is_empty() && r.is_empty())
+        }
+        None => digits(mantissa) && exp.is_some(),
+    };
+    ok_m && exp.is_none_or(|e| integral(e))
+}
+
+fn boolean(b: &[u8]) -> bool {
+    matches!(b.len(), 1..=5)
+        && matches!(
+            b.to_ascii_lowercase().as_slice(),
+            b"true" | b"false" | b"t" | b"f" | b"yes" | b"no" | b"y" | b"n"
+        )
+}
+
+fn date(b: &[u8]) -> bool {
+    b.len() == 10
+        && digits(&b[0..4])
+        && b[4] == b'-'
+        && digits(&b[5..7])
+        && b[7] == b'-'
+        && digits(&b[8..10])
+        && (1..=12).contains(&((b[5] - b'0') * 10 + (b[6] - b'0')))
+        && (1..=31).contains(&((b[8] - b'0') * 10 + (b[9] - b'0')))
+}
+
+fn timestamp(b: &[u8]) -> bool {
+    if b.len() < 16 || !date(&b[..10]) || !(b[10] == b'T' || b[10] == b' ') {
+        return false;
+    }
+    let t = &b[11..];
+    if t.len() < 5 || !digits(&t[0..2]) || t[2] != b':' || !digits(&t[3..5]) {
+        return false;
+    }
+    // the rest: seconds, fraction and zone in any order of the usual forms
+    t[5..].iter().all(|c| c.is_ascii_digit() || matches!(c, b':' | b'.' | b'+' | b'-' | b'Z' | b'z' | b' '))
+}
+
+fn uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn email(b: &[u8]) -> bool {
+    let Some(at) = b.iter().position(|c| *c == b'@') else { return false };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.iter().all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let dot = domain.iter().rposition(|c| *c == b'.');
+    let domain_ok = domain.len() >= 3
+        && dot.is_some_and(|d| d > 0 && d + 2 < domain.len() + 1 && domain.len() - d > 2)
+        && domain.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
+        && !domain.starts_with(b".")
+        && !domain.contains(&b'@');
+    local_ok && domain_ok
+}
+
+/// What `s` looks like. Values longer than 254 bytes are strings.
+pub fn classify(s: &str) -> TextKind {
+    let b = s.trim().as_bytes();
+    if b.is_empty() || b.len() > 254 {
+        return TextKind::String;
+    }
+    let first = b[0];
+    if first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.' {
+        if integral(b) {
+            return TextKind::Integral;
+        }
+        if fractional(b) {
+            return TextKind::Fractional;
+        }
+        if date(b) {
+            return TextKind::Date;
+        }
+        if timestamp(b) {
+            return TextKind::Timestamp;
+        }
+    }
+    if uuid(b) {
+        return TextKind::Uuid;
+    }
+    if boolean(b) {
+        return TextKind::Boolean;
+    }
+    if email(b) {
+        return TextKind::Email;
+    }
+    TextKind::String
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TextKind::*, classify};
+
+    #[test]
+    fn classifies_common_shapes() {
+        for (v, k) in [
+            ("42", Integral),
+            ("-7", Integral),
+            ("3.14", Fractional),
+            ("-.5", Fractional),
+            ("1e10", Fractional),
+            ("2026-11-25", Date),
+            ("2026-13-25", String),
+            ("2026-11-25T10:00:00Z", Timestamp),
+            ("2026-11-25 10:00:00.123+01:00", Timestamp),
+            ("true", Boolean),
+            ("N", Boolean),
+            ("123e4567-e89b-12d3-a456-426614174000", Uuid),
+            ("alice@example.com", Email),
+            ("alice@example", String),
+            ("not-an-email", String),
+            ("@x.com", String),
+            ("a@@b.com", String),
+            ("", String),
+            ("hello world", String),
+            ("1.2.3", String),
+        ] {
+            assert_eq!(classify(v), k, "{v}");
+        }
+    }
+}

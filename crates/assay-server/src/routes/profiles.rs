@@ -1,0 +1,101 @@
+//! Field profiles, container profile history, and (read-only for now) quality checks.
+
+use super::id;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::views;
+use assay_store::checks::{CheckFilter, CheckRecord};
+use assay_store::profiles::FieldProfileRecord;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+fn field_profile(f: &FieldProfileRecord) -> Value {
+    let mut v = f.profile.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(f.id));
+        o.insert("container_profile_id".into(), json!(f.container_profile_id));
+        o.insert("container_id".into(), json!(f.container_id));
+        o.insert("field_id".into(), json!(f.field_id));
+        o.insert("created".into(), json!(f.created));
+    }
+    v
+}
+
+/// `{items, total}` of a container's latest profile (or `?profile_id=`).
+pub async fn of_container(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    let c = s.store.container(id(&raw, "container")?, &u.viewer()).await?;
+    let (items, total) = s.store.field_profiles(&u.viewer(), &[c.id], &[], q.int("profile_id")?, 1, 10_000).await?;
+    Ok(Json(json!({"items": items.iter().map(field_profile).collect::<Vec<_>>(), "total": total})))
+}
+
+pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+    let (page, size) = q.page()?;
+    let (items, total) = s
+        .store
+        .field_profiles(&u.viewer(), &q.ints("container")?, &q.ints("datastore")?, q.int("profile_id")?, page, size)
+        .await?;
+    Ok(Json(views::page(items.iter().map(field_profile).collect(), total, page, size)))
+}
+
+/// The profiles of a container, newest first (for history charts).
+pub async fn history(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (page, size) = q.page()?;
+    let c = s.store.container(id(&raw, "container")?, &u.viewer()).await?;
+    let (items, total) = s.store.container_profiles(c.id, page, size).await?;
+    Ok(Json(views::page(items.iter().map(|p| json!(p)).collect(), total, page, size)))
+}
+
+pub fn check(c: &CheckRecord) -> Value {
+    let container_type = if matches!(c.container_type.as_str(), "view" | "materialized_view") { "view" } else { "table" };
+    json!({
+        "id": c.id,
+        "rule_type": c.rule_type,
+        "description": c.description,
+        "container": {"id": c.container_id, "name": c.container_name, "container_type": container_type},
+        "datastore_id": c.datastore_id,
+        "fields": c.fields.iter().map(|f| json!({"name": f})).collect::<Vec<_>>(),
+        "coverage": c.coverage,
+        "filter": c.filter,
+        "properties": c.properties,
+        "status": c.status,
+        "inferred": c.inferred,
+        "global_tags": c.tags.as_array().map(|a| a.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()).unwrap_or_default(),
+        "additional_metadata": c.additional_metadata,
+        "anomaly_message_field": null,
+        "created": c.created,
+        "last_updated": c.updated,
+        "deleted_at": c.deleted_at,
+    })
+}
+
+pub async fn checks(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+    let (page, size) = q.page()?;
+    let archived = q.get("archived");
+    let f = CheckFilter {
+        datastore: q.int("datastore")?,
+        containers: q.ints("container")?,
+        rule_types: q.all("rule_type"),
+        status: q.get("status").map(str::to_string),
+        archived_only: archived == Some("only"),
+        include_archived: archived == Some("include"),
+    };
+    let (items, total) = s.store.list_checks(&u.viewer(), &f, page, size).await?;
+    Ok(Json(views::page(items.iter().map(check).collect(), total, page, size)))
+}
+
+pub async fn check_one(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(check(&s.store.check(id(&raw, "quality check")?, &u.viewer()).await?)))
+}

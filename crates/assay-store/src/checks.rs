@@ -1,0 +1,194 @@
+//! Quality checks. Profiles upsert the checks they infer (keyed by rule and fields); a check a user edited
+//! is no longer inferred and is never overwritten.
+
+use crate::db::{Store, Viewer};
+use crate::error::StoreError;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct InferredCheck {
+    pub key: String,
+    pub rule_type: String,
+    pub description: String,
+    pub fields: Vec<String>,
+    pub coverage: Option<f64>,
+    pub properties: Value,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CheckSync {
+    pub added: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    pub id: i64,
+    pub container_id: i64,
+    pub container_name: String,
+    pub container_type: String,
+    pub datastore_id: i64,
+    pub rule_type: String,
+    pub description: String,
+    pub fields: Vec<String>,
+    pub coverage: Option<f64>,
+    pub filter: Option<String>,
+    pub properties: Value,
+    pub status: String,
+    pub inferred: bool,
+    pub tags: Value,
+    pub additional_metadata: Value,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
+    WHERE dt.datastore_id = k.datastore_id AND (t.name = 'Public' OR EXISTS \
+    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+
+const COLS: &str = "q.id, q.container_id, k.name, k.table_type, k.datastore_id, q.rule_type, q.description, q.fields, \
+    q.coverage, q.filter, q.properties, q.status, q.inferred, q.tags, q.additional_metadata, q.created, q.updated, \
+    q.deleted_at";
+
+fn check_of(r: &tokio_postgres::Row) -> CheckRecord {
+    let fields: Value = r.get(7);
+    CheckRecord {
+        id: r.get(0),
+        container_id: r.get(1),
+        container_name: r.get(2),
+        container_type: r.get(3),
+        datastore_id: r.get(4),
+        rule_type: r.get(5),
+        description: r.get(6),
+        fields: fields.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+        coverage: r.get(8),
+        filter: r.get(9),
+        properties: r.get(10),
+        status: r.get(11),
+        inferred: r.get(12),
+        tags: r.get(13),
+        additional_metadata: r.get(14),
+        created: r.get(15),
+        updated: r.get(16),
+        deleted_at: r.get(17),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckFilter {
+    pub datastore: Option<i64>,
+    pub containers: Vec<i64>,
+    pub rule_types: Vec<String>,
+    pub status: Option<String>,
+    pub archived_only: bool,
+    pub include_archived: bool,
+}
+
+impl Store {
+    /// Upserts a container's inferred checks in one transaction.
+    pub async fn upsert_inferred_checks(&self, container_id: i64, checks: &[InferredCheck]) -> Result<CheckSync, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut out = CheckSync::default();
+        for k in checks {
+            let row = tx
+                .query_opt(
+                    "INSERT INTO quality_checks AS q (container_id, rule_type, description, fields, coverage, \
+                       properties, status, inferred, inference_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8) \
+                     ON CONFLICT (container_id, inference_key) DO UPDATE SET \
+                       description = EXCLUDED.description, coverage = EXCLUDED.coverage, \
+                       properties = EXCLUDED.properties, updated = now() \
+                     WHERE q.inferred AND q.deleted_at IS NULL \
+                       AND (q.properties IS DISTINCT FROM EXCLUDED.properties \
+                            OR q.coverage IS DISTINCT FROM EXCLUDED.coverage) \
+                     RETURNING (xmax = 0)",
+                    &[
+                        &container_id,
+                        &k.rule_type,
+                        &k.description,
+                        &serde_json::json!(k.fields),
+                        &k.coverage,
+                        &k.properties,
+                        &k.status,
+                        &k.key,
+                    ],
+                )
+                .await?;
+            match row.map(|r| r.get::<_, bool>(0)) {
+                Some(true) => out.added += 1,
+                Some(false) => out.updated += 1,
+                None => out.unchanged += 1,
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn list_checks(
+        &self,
+        viewer: &Viewer,
+        f: &CheckFilter,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<CheckRecord>, i64), StoreError> {
+        let c = self.client().await?;
+        let archived = if f.archived_only {
+            "q.deleted_at IS NOT NULL"
+        } else if f.include_archived {
+            "true"
+        } else {
+            "q.deleted_at IS NULL"
+        };
+        let cond = format!(
+            "{VISIBLE} AND {archived} AND ($3::bigint IS NULL OR k.datastore_id = $3) \
+             AND (cardinality($4::bigint[]) = 0 OR q.container_id = ANY($4)) \
+             AND (cardinality($5::text[]) = 0 OR q.rule_type = ANY($5)) AND ($6::text IS NULL OR q.status = $6)"
+        );
+        let from = "quality_checks q JOIN containers k ON k.id = q.container_id";
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&viewer.is_admin, &viewer.user_id, &f.datastore, &f.containers, &f.rule_types, &f.status];
+        let total: i64 = c.query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args).await?.get(0);
+        let offset = (page - 1) * size;
+        let mut all = args.to_vec();
+        all.push(&size);
+        all.push(&offset);
+        let rows = c
+            .query(&format!("SELECT {COLS} FROM {from} WHERE {cond} ORDER BY q.id LIMIT $7 OFFSET $8"), &all)
+            .await?;
+        Ok((rows.iter().map(check_of).collect(), total))
+    }
+
+    pub async fn check(&self, id: i64, viewer: &Viewer) -> Result<CheckRecord, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {COLS} FROM quality_checks q JOIN containers k ON k.id = q.container_id WHERE q.id = $3 AND {VISIBLE}"),
+                &[&viewer.is_admin, &viewer.user_id, &id],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("quality check {id} not found")))?;
+        Ok(check_of(&row))
+    }
+
+    /// Marks a check as edited by a user (it leaves the profile's management) with new properties.
+    pub async fn edit_check_properties(&self, id: i64, properties: &Value, editor: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE quality_checks SET properties = $2, inferred = false, updated = now(), last_editor = $3 \
+                 WHERE id = $1",
+                &[&id, properties, &editor],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("quality check {id} not found")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Container and field profiles, kept per profile operation, with the mergeable states for incremental runs.
+
+use crate::db::{Store, Viewer};
+use crate::error::StoreError;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A container profile to save.
+#[derive(Debug, Clone)]
+pub struct NewContainerProfile {
+    pub operation_id: Option<i64>,
+    pub container_id: i64,
+    pub records_count: i64,
+    pub records_processed: i64,
+    pub bytes: Option<i64>,
+    pub duration_ms: i64,
+    pub partitions: i32,
+    pub sampled: bool,
+    pub sample_limit: Option<i64>,
+    pub incremental: bool,
+    pub strategy: Option<String>,
+    pub watermark: Option<String>,
+    pub increments: i32,
+    pub mutations: Option<i64>,
+    pub parent_profile_id: Option<i64>,
+    pub message: Option<String>,
+}
+
+/// A field profile to save: field id, name, finalised metrics and (for full or incremental reads) the state.
+#[derive(Debug, Clone)]
+pub struct NewFieldProfile {
+    pub field_id: Option<i64>,
+    pub name: String,
+    pub profile: Value,
+    pub state: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerProfileRecord {
+    pub id: i64,
+    pub operation_id: Option<i64>,
+    pub container_id: i64,
+    pub created: DateTime<Utc>,
+    pub records_count: i64,
+    pub records_processed: i64,
+    pub field_count: i32,
+    pub bytes: Option<i64>,
+    pub duration_ms: i64,
+    pub partitions: i32,
+    pub sampled: bool,
+    pub sample_limit: Option<i64>,
+    pub incremental: bool,
+    pub strategy: Option<String>,
+    pub watermark: Option<String>,
+    pub increments: i32,
+    pub mutations: Option<i64>,
+    pub parent_profile_id: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldProfileRecord {
+    pub id: i64,
+    pub container_profile_id: i64,
+    pub container_id: i64,
+    pub field_id: Option<i64>,
+    pub name: String,
+    pub profile: Value,
+    pub created: DateTime<Utc>,
+}
+
+const CP_COLS: &str = "p.id, p.operation_id, p.container_id, p.created, p.records_count, p.records_processed, \
+    p.field_count, p.bytes, p.duration_ms, p.partitions, p.sampled, p.sample_limit, p.incremental, p.strategy, \
+    p.watermark, p.increments, p.parent_profile_id, p.message, p.mutations";
+
+fn cp_of(r: &tokio_postgres::Row) -> ContainerProfileRecord {
+    ContainerProfileRecord {
+        id: r.get(0),
+        operation_id: r.get(1),
+        container_id: r.get(2),
+        created: r.get(3),
+        records_count: r.get(4),
+        records_processed: r.get(5),
+        field_count: r.get(6),
+        bytes: r.get(7),
+        duration_ms: r.get(8),
+        partitions: r.get(9),
+        sampled: r.get(10),
+        sample_limit: r.get(11),
+        incremental: r.get(12),
+        strategy: r.get(13),
+        watermark: r.get(14),
+        increments: r.get(15),
+        parent_profile_id: r.get(16),
+        message: r.get(17),
+        mutations: r.get(18),
+    }
+}
+
+const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
+    WHERE dt.datastore_id = k.datastore_id AND (t.name = 'Public' OR EXISTS \
+    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+
+impl Store {
+    /// Saves a container profile and its field profiles in one transaction and makes it the container's latest.
+    pub async fn save_profile(
+        &self,
+        cp: &NewContainerProfile,
+        fields: &[NewFieldProfile],
+    ) -> Result<i64, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO container_profiles (operation_id, container_id, records_count, records_processed, \
+                   field_count, bytes, duration_ms, partitions, sampled, sample_limit, incremental, strategy, \
+                   watermark, increments, parent_profile_id, message, mutations) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                &[
+                    &cp.operation_id,
+                    &cp.container_id,
+                    &cp.records_count,
+                    &cp.records_processed,
+                    &(fields.len() as i32),
+                    &cp.bytes,
+                    &cp.duration_ms,
+                    &cp.partitions,
+                    &cp.sampled,
+                    &cp.sample_limit,
+                    &cp.incremental,
+                    &cp.strategy,
+                    &cp.watermark,
+                    &cp.increments,
+                    &cp.parent_profile_id,
+                    &cp.message,
+                    &cp.mutations,
+                ],
+            )
+            .await?;
+        let id: i64 = row.get(0);
+        let stmt = tx
+            .prepare(
+                "INSERT INTO field_profiles (container_profile_id, container_id, field_id, name, profile, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?;
+        for f in fields {
+            tx.execute(&stmt, &[&id, &cp.container_id, &f.field_id, &f.name, &f.profile, &f.state]).await?;
+        }
+        tx.execute("UPDATE containers SET latest_profile_id = $2 WHERE id = $1", &[&cp.container_id, &id]).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The container's latest profile.
+    pub async fn latest_profile(&self, container_id: i64) -> Result<Option<ContainerProfileRecord>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT {CP_COLS} FROM containers k JOIN container_profiles p ON p.id = k.latest_profile_id \
+                     WHERE k.id = $1"
+                ),
+                &[&container_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(cp_of))
+    }
+
+    /// The stored states of a profile, by field name (fields profiled from a sample have none).
+    pub async fn profile_states(&self, profile_id: i64) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query("SELECT name, state FROM field_profiles WHERE container_profile_id = $1 ORDER BY id", &[&profile_id])
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Profiles of a container, newest first.
+    pub async fn container_profiles(
+        &self,
+        container_id: i64,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<ContainerProfileRecord>, i64), StoreError> {
+        let c = self.client().await?;
+        let total: i64 = c
+            .query_one("SELECT count(*) FROM container_profiles WHERE container_id = $1", &[&container_id])
+            .await?
+            .get(0);
+        let rows = c
+            .query(
+                &format!("SELECT {CP_COLS} FROM container_profiles p WHERE p.container_id = $1 ORDER BY p.id DESC LIMIT $2 OFFSET $3"),
+                &[&container_id, &size, &((page - 1) * size)],
+            )
+            .await?;
+        Ok((rows.iter().map(cp_of).collect(), total))
+    }
+
+    /// Field profiles of one container profile (the latest when `profile_id` is `None`), or of several
+    /// containers' latest profiles for a list.
+    pub async fn field_profiles(
+        &self,
+        viewer: &Viewer,
+        containers: &[i64],
+        datastores: &[i64],
+        profile_id: Option<i64>,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<FieldProfileRecord>, i64), StoreError> {
+        let c = self.client().await?;
+        let cond = format!(
+            "{VISIBLE} AND (cardinality($3::bigint[]) = 0 OR f.container_id = ANY($3)) \
+             AND (cardinality($4::bigint[]) = 0 OR k.datastore_id = ANY($4)) \
+             AND (($5::bigint IS NULL AND f.container_profile_id = k.latest_profile_id) OR f.container_profile_id = $5)"
+        );
+        let from = "field_profiles f JOIN containers k ON k.id = f.container_id";
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&viewer.is_admin, &viewer.user_id, &containers, &datastores, &profile_id];
+        let total: i64 = c.query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args).await?.get(0);
+        let offset = (page - 1) * size;
+        let mut all = args.to_vec();
+        all.push(&size);
+        all.push(&offset);
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT f.id, f.container_profile_id, f.container_id, f.field_id, f.name, f.profile, f.created \
+                     FROM {from} WHERE {cond} ORDER BY f.container_id, f.id LIMIT $6 OFFSET $7"
+                ),
+                &all,
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| FieldProfileRecord {
+                id: r.get(0),
+                container_profile_id: r.get(1),
+                container_id: r.get(2),
+                field_id: r.get(3),
+                name: r.get(4),
+                profile: r.get(5),
+                created: r.get(6),
+            })
+            .collect();
+        Ok((items, total))
+    }
+}
