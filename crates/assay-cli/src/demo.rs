@@ -282,7 +282,10 @@ async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
             "   {} {} (~{} rows, key [{}], incremental: {})",
             k["table_type"].as_str().unwrap_or(""),
             k["name"].as_str().unwrap_or(""),
-            k["row_estimate"],
+            k["row_estimate"]
+                .as_i64()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into()),
             k["primary_key"]
                 .as_array()
                 .map(|a| a
@@ -297,9 +300,82 @@ async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
         ));
         printer::line(format!("      {}", cols.join(", ")));
     }
+    printer::line("9. Profiling every table and inferring checks (ai_effort: high)");
+    let op = c
+        .post(
+            "/operations/run",
+            &json!({"datastore_id": sid, "type": "profile", "ai_effort": "high"}),
+        )
+        .await?;
+    let pid = op["id"].as_i64().context("the profile operation")?;
+    let op = loop {
+        let op = c.get(&format!("/operations/{pid}"), &[]).await?;
+        if !op["end_time"].is_null() {
+            break op;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if op["result"] != "success" {
+        bail!("the profile failed: {}", op["message"]);
+    }
     printer::line(format!(
-        "\nDemo finished: {} containers synced from the source datastore.",
-        containers.len()
+        "   profile {pid}: {} rows read, {} fields profiled, {} checks inferred",
+        op["status"]["records_processed"],
+        op["status"]["fields_profiled"],
+        op["status"]["checks_synchronized"]
+    ));
+    for name in ["customers", "orders"] {
+        let Some(k) = containers.iter().find(|k| k["name"] == name) else {
+            continue;
+        };
+        let kid = k["id"].as_i64().unwrap_or_default();
+        let profiles = c
+            .get(&format!("/containers/{kid}/field-profiles"), &[])
+            .await?;
+        printer::line(format!("   {name}:"));
+        for f in profiles["items"].as_array().cloned().unwrap_or_default() {
+            let mut facts = vec![
+                format!(
+                    "{:.1}% filled",
+                    f["completeness"].as_f64().unwrap_or(0.0) * 100.0
+                ),
+                format!("~{} distinct", f["approximate_distinct_values"]),
+            ];
+            if !f["min"].is_null() {
+                facts.push(format!("{} .. {}", f["min"], f["max"]));
+            }
+            if let Some(n) = f["negatives"].as_u64().filter(|n| *n > 0) {
+                facts.push(format!("{n} negative"));
+            }
+            if let Some(e) = f["type_inference"]["email"].as_f64().filter(|e| *e > 0.0) {
+                facts.push(format!("{:.1}% look like e-mail addresses", e * 100.0));
+            }
+            printer::line(format!(
+                "      {:<12} {}",
+                f["name"].as_str().unwrap_or(""),
+                facts.join(", ")
+            ));
+        }
+    }
+    let checks = c
+        .all("/quality-checks", &[("datastore", sid.to_string())])
+        .await?;
+    let mut by_rule: std::collections::BTreeMap<String, usize> = Default::default();
+    for k in &checks {
+        *by_rule
+            .entry(k["rule_type"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    let summary: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    printer::line(format!(
+        "   inferred checks: {} ({})",
+        checks.len(),
+        summary.join(", ")
+    ));
+    printer::line(format!(
+        "\nDemo finished: {} containers synced and profiled, {} checks inferred.",
+        containers.len(),
+        checks.len()
     ));
     Ok(crate::Outcome::Ok)
 }

@@ -69,7 +69,9 @@ impl CopyParser {
         if self.ended {
             Ok(())
         } else {
-            Err(EngineError::Copy("the stream ended before its trailer".into()))
+            Err(EngineError::Copy(
+                "the stream ended before its trailer".into(),
+            ))
         }
     }
 
@@ -85,9 +87,15 @@ impl CopyParser {
                 return Ok(0);
             }
             if &data[..SIGNATURE.len()] != SIGNATURE {
-                return Err(EngineError::Copy("not a binary COPY stream (bad signature)".into()));
+                return Err(EngineError::Copy(
+                    "not a binary COPY stream (bad signature)".into(),
+                ));
             }
-            let ext = u32::from_be_bytes(data[SIGNATURE.len() + 4..SIGNATURE.len() + 8].try_into().unwrap_or([0; 4]));
+            let ext = u32::from_be_bytes(
+                data[SIGNATURE.len() + 4..SIGNATURE.len() + 8]
+                    .try_into()
+                    .unwrap_or([0; 4]),
+            );
             let header = SIGNATURE.len() + 8 + ext as usize;
             if data.len() < header {
                 return Ok(0);
@@ -187,10 +195,14 @@ mod tests {
         for c in data.chunks(chunk) {
             let cur_ref = std::cell::RefCell::new(&mut cur);
             let rows_ref = std::cell::RefCell::new(&mut rows);
-            p.feed(c, |_, v| cur_ref.borrow_mut().push(v.map(<[u8]>::to_vec)), || {
-                let row = std::mem::take(*cur_ref.borrow_mut());
-                rows_ref.borrow_mut().push(row);
-            })
+            p.feed(
+                c,
+                |_, v| cur_ref.borrow_mut().push(v.map(<[u8]>::to_vec)),
+                || {
+                    let row = std::mem::take(*cur_ref.borrow_mut());
+                    rows_ref.borrow_mut().push(row);
+                },
+            )
             .unwrap();
         }
         p.finish().unwrap();
@@ -212,7 +224,9 @@ mod tests {
     #[test]
     fn rejects_garbage_and_truncation() {
         let mut p = CopyParser::new();
-        assert!(p.feed(b"id,name\n1,alice\n and more text", |_, _| {}, || {}).is_err());
+        assert!(p
+            .feed(b"id,name\n1,alice\n and more text", |_, _| {}, || {})
+            .is_err());
         let data = stream(&[vec![Some(vec![1])]]);
         let mut p = CopyParser::new();
         p.feed(&data[..data.len() - 2], |_, _| {}, || {}).unwrap();

@@ -6,7 +6,7 @@
 //! Every threshold is one the profiled data passes.
 
 use crate::profile::FieldProfile;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// `ai_effort` as a level 0..=5.
 pub fn level(ai_effort: &str) -> Option<u8> {
@@ -23,7 +23,9 @@ pub fn level(ai_effort: &str) -> Option<u8> {
 
 /// The `ai_effort` label of a legacy `inference_threshold`.
 pub fn effort_of_threshold(t: i64) -> Option<&'static str> {
-    ["off", "low", "medium", "high", "xhigh", "max"].get(usize::try_from(t).ok()?).copied()
+    ["off", "low", "medium", "high", "xhigh", "max"]
+        .get(usize::try_from(t).ok()?)
+        .copied()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +39,21 @@ pub struct Inferred {
     pub description: String,
 }
 
-fn check(rule: &'static str, field: &str, properties: Value, coverage: Option<f64>, description: String) -> Inferred {
-    Inferred { key: format!("{rule}:{field}"), rule, fields: vec![field.to_string()], coverage, properties, description }
+fn check(
+    rule: &'static str,
+    field: &str,
+    properties: Value,
+    coverage: Option<f64>,
+    description: String,
+) -> Inferred {
+    Inferred {
+        key: format!("{rule}:{field}"),
+        rule,
+        fields: vec![field.to_string()],
+        coverage,
+        properties,
+        description,
+    }
 }
 
 /// Coverage below 1, rounded down to a percent, so that the data passes.
@@ -46,11 +61,21 @@ fn floor_cov(x: f64) -> f64 {
     (x * 100.0).floor() / 100.0
 }
 
-const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 /// Infers checks for one container from its field profiles (in column order) and its row count.
 /// `now_iso` is the current instant (for notFuture); `sampled` suppresses rules that need every row (unique).
-pub fn infer(profiles: &[FieldProfile], rows: u64, level: u8, now_iso: &str, sampled: bool) -> Vec<Inferred> {
+/// `key` is the single-column primary key, if any: the one field `unique` is inferred for, since a distinct
+/// estimate alone cannot prove uniqueness.
+pub fn infer(
+    profiles: &[FieldProfile],
+    rows: u64,
+    level: u8,
+    now_iso: &str,
+    sampled: bool,
+    key: Option<&str>,
+) -> Vec<Inferred> {
     let mut out = Vec::new();
     if level == 0 || rows == 0 {
         return out;
@@ -65,7 +90,10 @@ pub fn infer(profiles: &[FieldProfile], rows: u64, level: u8, now_iso: &str, sam
         description: "The table keeps these fields".into(),
     });
     if level >= 2 {
-        let (lo, hi) = ((rows as f64 * 0.5).floor() as u64, (rows as f64 * 1.5).ceil() as u64);
+        let (lo, hi) = (
+            (rows as f64 * 0.5).floor() as u64,
+            (rows as f64 * 1.5).ceil() as u64,
+        );
         out.push(Inferred {
             key: "volumetric".into(),
             rule: "volumetric",
@@ -83,33 +111,71 @@ pub fn infer(profiles: &[FieldProfile], rows: u64, level: u8, now_iso: &str, sam
         let text = p.min_length.is_some();
         // low
         if p.nulls == 0 {
-            out.push(check("notNull", f, json!({}), None, format!("{f} is never null")));
+            out.push(check(
+                "notNull",
+                f,
+                json!({}),
+                None,
+                format!("{f} is never null"),
+            ));
         } else if level >= 5 && p.completeness >= 0.5 {
             let cov = floor_cov(p.completeness);
-            out.push(check("notNull", f, json!({}), Some(cov), format!("{f} is filled in at least {:.0}% of rows", cov * 100.0)));
+            out.push(check(
+                "notNull",
+                f,
+                json!({}),
+                Some(cov),
+                format!("{f} is filled in at least {:.0}% of rows", cov * 100.0),
+            ));
         }
         if values == 0 {
             continue;
         }
         if numeric && p.negatives == Some(0) && p.non_finite == 0 {
-            out.push(check("notNegative", f, json!({}), None, format!("{f} is never negative")));
+            out.push(check(
+                "notNegative",
+                f,
+                json!({}),
+                None,
+                format!("{f} is never negative"),
+            ));
         }
         if temporal {
             if let Some(Value::String(max)) = &p.max {
                 if max.as_str() <= now_iso {
-                    out.push(check("notFuture", f, json!({}), None, format!("{f} is never in the future")));
+                    out.push(check(
+                        "notFuture",
+                        f,
+                        json!({}),
+                        None,
+                        format!("{f} is never in the future"),
+                    ));
                 }
             }
         }
         if let Some(top) = &p.top_values {
             let distinct = top.len();
-            if distinct > 0 && distinct <= 20 && values >= 10 * distinct as u64 && !p.field_type.eq("Boolean") {
+            if distinct > 0
+                && distinct <= 20
+                && values >= 10 * distinct as u64
+                && !p.field_type.eq("Boolean")
+            {
                 let list: Vec<Value> = top.iter().map(|t| t["value"].clone()).collect();
-                out.push(check("expectedValues", f, json!({"list": list}), None, format!("{f} takes one of {distinct} known values")));
+                out.push(check(
+                    "expectedValues",
+                    f,
+                    json!({"list": list}),
+                    None,
+                    format!("{f} takes one of {distinct} known values"),
+                ));
             }
         }
         if let Some(Value::Object(shares)) = &p.type_inference {
-            let single: Vec<(&String, f64)> = shares.iter().filter_map(|(k, v)| Some((k, v.as_f64()?))).filter(|(_, v)| *v >= 1.0).collect();
+            let single: Vec<(&String, f64)> = shares
+                .iter()
+                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                .filter(|(_, v)| *v >= 1.0)
+                .collect();
             if let Some((kind, _)) = single.first() {
                 let ft = match kind.as_str() {
                     "integral" => Some("Integral"),
@@ -120,7 +186,13 @@ pub fn infer(profiles: &[FieldProfile], rows: u64, level: u8, now_iso: &str, sam
                     _ => None,
                 };
                 if let Some(ft) = ft {
-                    out.push(check("isType", f, json!({"field_type": ft}), None, format!("{f} holds {ft} values")));
+                    out.push(check(
+                        "isType",
+                        f,
+                        json!({"field_type": ft}),
+                        None,
+                        format!("{f} holds {ft} values"),
+                    ));
                 }
             }
         }
@@ -129,45 +201,117 @@ pub fn infer(profiles: &[FieldProfile], rows: u64, level: u8, now_iso: &str, sam
         }
         // medium
         if numeric {
-            if let (Some(min), Some(max)) = (p.min.as_ref().and_then(Value::as_f64), p.max.as_ref().and_then(Value::as_f64)) {
-                out.push(check("between", f, json!({"min": min, "inclusive_min": true, "max": max, "inclusive_max": true}), None,
-                    format!("{f} lies between {min} and {max}")));
+            if let (Some(min), Some(max)) = (
+                p.min.as_ref().and_then(Value::as_f64),
+                p.max.as_ref().and_then(Value::as_f64),
+            ) {
+                out.push(check(
+                    "between",
+                    f,
+                    json!({"min": min, "inclusive_min": true, "max": max, "inclusive_max": true}),
+                    None,
+                    format!("{f} lies between {min} and {max}"),
+                ));
                 if level >= 3 {
-                    out.push(check("minValue", f, json!({"value": min, "inclusive": true}), None, format!("{f} is at least {min}")));
-                    out.push(check("maxValue", f, json!({"value": max, "inclusive": true}), None, format!("{f} is at most {max}")));
+                    out.push(check(
+                        "minValue",
+                        f,
+                        json!({"value": min, "inclusive": true}),
+                        None,
+                        format!("{f} is at least {min}"),
+                    ));
+                    out.push(check(
+                        "maxValue",
+                        f,
+                        json!({"value": max, "inclusive": true}),
+                        None,
+                        format!("{f} is at most {max}"),
+                    ));
                 }
             }
         }
         if temporal {
             if let (Some(min), Some(max)) = (&p.min, &p.max) {
-                out.push(check("betweenTimes", f, json!({"min_time": min, "max_time": max}), None, format!("{f} lies between {min} and {max}")));
+                out.push(check(
+                    "betweenTimes",
+                    f,
+                    json!({"min_time": min, "max_time": max}),
+                    None,
+                    format!("{f} lies between {min} and {max}"),
+                ));
                 if level >= 3 {
-                    out.push(check("afterDateTime", f, json!({"datetime": min}), None, format!("{f} is not before {min}")));
-                    out.push(check("beforeDateTime", f, json!({"datetime": max}), None, format!("{f} is not after {max}")));
+                    out.push(check(
+                        "afterDateTime",
+                        f,
+                        json!({"datetime": min}),
+                        None,
+                        format!("{f} is not before {min}"),
+                    ));
+                    out.push(check(
+                        "beforeDateTime",
+                        f,
+                        json!({"datetime": max}),
+                        None,
+                        format!("{f} is not after {max}"),
+                    ));
                 }
             }
         }
         if text {
             if let (Some(lo), Some(hi)) = (p.min_length, p.max_length) {
-                out.push(check("minLength", f, json!({"value": lo}), None, format!("{f} has at least {lo} characters")));
-                out.push(check("maxLength", f, json!({"value": hi}), None, format!("{f} has at most {hi} characters")));
+                out.push(check(
+                    "minLength",
+                    f,
+                    json!({"value": lo}),
+                    None,
+                    format!("{f} has at least {lo} characters"),
+                ));
+                out.push(check(
+                    "maxLength",
+                    f,
+                    json!({"value": hi}),
+                    None,
+                    format!("{f} has at most {hi} characters"),
+                ));
             }
             if let Some(Value::Object(shares)) = &p.type_inference {
                 let email = shares.get("email").and_then(Value::as_f64).unwrap_or(0.0);
                 let uuid = shares.get("uuid").and_then(Value::as_f64).unwrap_or(0.0);
                 if email >= 1.0 || (level >= 5 && email >= 0.9) {
                     let cov = (email < 1.0).then(|| floor_cov(email));
-                    out.push(check("containsEmail", f, json!({}), cov, format!("{f} holds e-mail addresses")));
+                    out.push(check(
+                        "containsEmail",
+                        f,
+                        json!({}),
+                        cov,
+                        format!("{f} holds e-mail addresses"),
+                    ));
                 }
                 if uuid >= 1.0 || (level >= 5 && uuid >= 0.9) {
                     let cov = (uuid < 1.0).then(|| floor_cov(uuid));
-                    out.push(check("matchesPattern", f, json!({"pattern": UUID_PATTERN}), cov, format!("{f} holds UUIDs")));
+                    out.push(check(
+                        "matchesPattern",
+                        f,
+                        json!({"pattern": UUID_PATTERN}),
+                        cov,
+                        format!("{f} holds UUIDs"),
+                    ));
                 }
             }
         }
-        // a candidate key: every row filled and (nearly) every value distinct
-        if !sampled && p.nulls == 0 && p.unique_distinct_ratio.is_some_and(|r| r >= 0.99) && p.field_type != "Boolean" {
-            out.push(check("unique", f, json!({}), None, format!("{f} is unique")));
+        // the primary key, confirmed by the profile: every row filled and (within the estimate's error) distinct
+        if !sampled
+            && key == Some(f)
+            && p.nulls == 0
+            && p.unique_distinct_ratio.is_some_and(|r| r >= 0.97)
+        {
+            out.push(check(
+                "unique",
+                f,
+                json!({}),
+                None,
+                format!("{f} is unique"),
+            ));
         }
     }
     out
@@ -190,10 +334,22 @@ mod tests {
 
     #[test]
     fn levels_add_rules() {
-        let ids: Vec<Option<Vec<u8>>> = (1..=100i64).map(|i| Some(i.to_be_bytes().to_vec())).collect();
-        let status: Vec<Option<Vec<u8>>> = (0..100).map(|i| Some(["a", "b", "c"][i % 3].as_bytes().to_vec())).collect();
+        let ids: Vec<Option<Vec<u8>>> = (1..=100i64)
+            .map(|i| Some(i.to_be_bytes().to_vec()))
+            .collect();
+        let status: Vec<Option<Vec<u8>>> = (0..100)
+            .map(|i| Some(["a", "b", "c"][i % 3].as_bytes().to_vec()))
+            .collect();
         let emails: Vec<Option<Vec<u8>>> = (0..100)
-            .map(|i| if i == 7 { None } else if i == 8 { Some(b"broken".to_vec()) } else { Some(format!("u{i}@example.com").into_bytes()) })
+            .map(|i| {
+                if i == 7 {
+                    None
+                } else if i == 8 {
+                    Some(b"broken".to_vec())
+                } else {
+                    Some(format!("u{i}@example.com").into_bytes())
+                }
+            })
             .collect();
         let ps = vec![
             profile(Kind::Int8, "Integral", "id", &ids),
@@ -201,11 +357,20 @@ mod tests {
             profile(Kind::Text, "String", "email", &emails),
         ];
         let rules = |lvl: u8| -> Vec<String> {
-            infer(&ps, 100, lvl, "2026-11-25T00:00:00Z", false).iter().map(|c| c.key.clone()).collect()
+            infer(&ps, 100, lvl, "2026-11-25T00:00:00Z", false, Some("id"))
+                .iter()
+                .map(|c| c.key.clone())
+                .collect()
         };
         assert!(rules(0).is_empty());
         let low = rules(1);
-        for k in ["expectedSchema", "notNull:id", "notNegative:id", "expectedValues:status", "notNull:status"] {
+        for k in [
+            "expectedSchema",
+            "notNull:id",
+            "notNegative:id",
+            "expectedValues:status",
+            "notNull:status",
+        ] {
             assert!(low.contains(&k.to_string()), "{k} in {low:?}");
         }
         assert!(!low.contains(&"between:id".to_string()));
@@ -213,9 +378,17 @@ mod tests {
         for k in ["between:id", "unique:id", "minLength:status", "volumetric"] {
             assert!(medium.contains(&k.to_string()), "{k} in {medium:?}");
         }
-        assert!(!medium.contains(&"containsEmail:email".to_string()), "98 of 99 is not all");
+        assert!(
+            !medium.contains(&"containsEmail:email".to_string()),
+            "98 of 99 is not all"
+        );
         assert!(!medium.contains(&"notNull:email".to_string()));
-        let max = infer(&ps, 100, 5, "2026-11-25T00:00:00Z", false);
+        let max = infer(&ps, 100, 5, "2026-11-25T00:00:00Z", false, Some("id"));
+        assert!(
+            !max.iter()
+                .any(|c| c.rule == "unique" && c.fields[0] != "id"),
+            "only the key is unique"
+        );
         let email = max.iter().find(|c| c.key == "containsEmail:email").unwrap();
         assert_eq!(email.coverage, Some(0.98));
         let nn = max.iter().find(|c| c.key == "notNull:email").unwrap();
@@ -224,7 +397,9 @@ mod tests {
         assert_eq!(between.properties["min"], 1.0);
         assert_eq!(between.properties["max"], 100.0);
         // a sampled profile cannot prove uniqueness
-        assert!(!infer(&ps, 100, 2, "2026", true).iter().any(|c| c.rule == "unique"));
+        assert!(!infer(&ps, 100, 2, "2026", true, Some("id"))
+            .iter()
+            .any(|c| c.rule == "unique"));
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl Kind {
 
     pub fn family(self) -> Family {
         match self {
-            Kind::Int2 | Kind::Int4 | Kind::Int8 | Kind::Float4 | Kind::Float8 | Kind::Numeric => Family::Number,
+            Kind::Int2 | Kind::Int4 | Kind::Int8 | Kind::Float4 | Kind::Float8 | Kind::Numeric => {
+                Family::Number
+            }
             Kind::Date | Kind::Timestamp => Family::Temporal,
             Kind::Bool => Family::Boolean,
             Kind::Text => Family::Text,
@@ -90,8 +92,12 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 pub fn decode(kind: Kind, b: &[u8]) -> Value<'_> {
     match kind {
         Kind::Int2 if b.len() == 2 => Value::Number(be_i16(b, 0) as f64),
-        Kind::Int4 if b.len() == 4 => Value::Number(i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64),
-        Kind::Int8 if b.len() == 8 => Value::Number(i64::from_be_bytes(b.try_into().unwrap_or([0; 8])) as f64),
+        Kind::Int4 if b.len() == 4 => {
+            Value::Number(i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64)
+        }
+        Kind::Int8 if b.len() == 8 => {
+            Value::Number(i64::from_be_bytes(b.try_into().unwrap_or([0; 8])) as f64)
+        }
         Kind::Float4 if b.len() == 4 => finite(f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64),
         Kind::Float8 if b.len() == 8 => finite(f64::from_be_bytes(b.try_into().unwrap_or([0; 8]))),
         Kind::Numeric => numeric(b),
@@ -122,7 +128,11 @@ pub fn decode(kind: Kind, b: &[u8]) -> Value<'_> {
 }
 
 fn finite(v: f64) -> Value<'static> {
-    if v.is_finite() { Value::Number(v) } else { Value::NonFinite }
+    if v.is_finite() {
+        Value::Number(v)
+    } else {
+        Value::NonFinite
+    }
 }
 
 /// PostgreSQL's binary numeric: ndigits, weight, sign, dscale, then base-10000 digits.
@@ -168,19 +178,43 @@ mod tests {
     #[test]
     fn decodes_numerics() {
         // 12345.67 = [1, 2345, 6700] with weight 1
-        assert_eq!(decode(Kind::Numeric, &num(3, 1, 0, &[1, 2345, 6700])), Value::Number(12345.67));
-        assert_eq!(decode(Kind::Numeric, &num(1, -1, 0x4000, &[5000])), Value::Number(-0.5));
-        assert_eq!(decode(Kind::Numeric, &num(0, 0, 0, &[])), Value::Number(0.0));
-        assert_eq!(decode(Kind::Numeric, &num(0, 0, 0xC000, &[])), Value::NonFinite);
+        assert_eq!(
+            decode(Kind::Numeric, &num(3, 1, 0, &[1, 2345, 6700])),
+            Value::Number(12345.67)
+        );
+        assert_eq!(
+            decode(Kind::Numeric, &num(1, -1, 0x4000, &[5000])),
+            Value::Number(-0.5)
+        );
+        assert_eq!(
+            decode(Kind::Numeric, &num(0, 0, 0, &[])),
+            Value::Number(0.0)
+        );
+        assert_eq!(
+            decode(Kind::Numeric, &num(0, 0, 0xC000, &[])),
+            Value::NonFinite
+        );
         assert_eq!(decode(Kind::Numeric, &[1, 2]), Value::Invalid);
     }
 
     #[test]
     fn decodes_temporal_and_infinities() {
-        assert_eq!(decode(Kind::Date, &0i32.to_be_bytes()), Value::Temporal(PG_EPOCH_MICROS));
-        assert_eq!(decode(Kind::Date, &i32::MAX.to_be_bytes()), Value::TemporalInfinite);
-        assert_eq!(decode(Kind::Timestamp, &(-PG_EPOCH_MICROS).to_be_bytes()), Value::Temporal(0));
-        assert_eq!(decode(Kind::Float8, &f64::NAN.to_be_bytes()), Value::NonFinite);
+        assert_eq!(
+            decode(Kind::Date, &0i32.to_be_bytes()),
+            Value::Temporal(PG_EPOCH_MICROS)
+        );
+        assert_eq!(
+            decode(Kind::Date, &i32::MAX.to_be_bytes()),
+            Value::TemporalInfinite
+        );
+        assert_eq!(
+            decode(Kind::Timestamp, &(-PG_EPOCH_MICROS).to_be_bytes()),
+            Value::Temporal(0)
+        );
+        assert_eq!(
+            decode(Kind::Float8, &f64::NAN.to_be_bytes()),
+            Value::NonFinite
+        );
         assert_eq!(decode(Kind::Int4, &[0, 0, 1]), Value::Invalid);
     }
 }

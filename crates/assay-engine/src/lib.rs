@@ -3,8 +3,8 @@
 //! inference), finalised field profiles, and check inference from profiles. No I/O beyond byte slices.
 
 pub mod copy;
-pub mod infer;
 mod error;
+pub mod infer;
 pub mod kind;
 pub mod profile;
 pub mod state;

@@ -2,9 +2,9 @@
 //! apply to a field's type is absent and listed in `not_applicable`, never zero.
 
 use crate::kind::{Family, Kind, PG_EPOCH_MICROS};
-use crate::state::{FieldState, HLL_LG_K, Top};
+use crate::state::{FieldState, Top, HLL_LG_K};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FieldProfile {
@@ -53,7 +53,12 @@ fn iso(us: f64) -> Value {
 }
 
 /// `field_type` is Assay's type name (Integral, String, ...); `cast_note` says when values were read as text.
-pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option<&str>) -> FieldProfile {
+pub fn finalize(
+    name: &str,
+    field_type: &str,
+    st: &FieldState,
+    cast_note: Option<&str>,
+) -> FieldProfile {
     let family = st.family();
     let values = st.values();
     let finite = values - st.non_finite - st.invalid;
@@ -63,7 +68,10 @@ pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option
         notes.push(n.to_string());
     }
     if st.non_finite > 0 {
-        notes.push(format!("{} NaN or infinite values are left out of the statistics", st.non_finite));
+        notes.push(format!(
+            "{} NaN or infinite values are left out of the statistics",
+            st.non_finite
+        ));
     }
     if st.invalid > 0 {
         notes.push(format!("{} values could not be decoded", st.invalid));
@@ -74,12 +82,28 @@ pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option
     let text = family == Family::Text;
     let show = |x: f64| if temporal { iso(x) } else { json!(x) };
     let distinct = (values > 0).then(|| st.distinct_estimate().round().min(values as f64));
-    let q = |p: f64| if ordered && finite > 0 { st.quantile(p).map(show) } else { None };
-    let quantiles = (ordered && finite > 0).then(|| {
-        json!({"p01": q(0.01), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p99": q(0.99)})
-    });
+    let q = |p: f64| {
+        if ordered && finite > 0 {
+            st.quantile(p).map(show)
+        } else {
+            None
+        }
+    };
+    let quantiles = (ordered && finite > 0).then(
+        || json!({"p01": q(0.01), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p99": q(0.99)}),
+    );
     if !ordered {
-        na.extend(["min", "max", "mean", "std_dev", "sum", "skewness", "kurtosis", "quantiles", "histogram_buckets"]);
+        na.extend([
+            "min",
+            "max",
+            "mean",
+            "std_dev",
+            "sum",
+            "skewness",
+            "kurtosis",
+            "quantiles",
+            "histogram_buckets",
+        ]);
     }
     if !numeric {
         na.extend(["negatives", "zeros"]);
@@ -96,7 +120,12 @@ pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option
     let top = st.top.as_ref().map(|t| top_values(t, st, values));
     let entropy = st.top.as_ref().filter(|t| !t.is_empty()).map(|t| {
         let n: u64 = t.bits.values().chain(t.text.values()).sum();
-        t.bits.values().chain(t.text.values()).map(|c| *c as f64 / n as f64).map(|p| -p * p.log2()).sum::<f64>()
+        t.bits
+            .values()
+            .chain(t.text.values())
+            .map(|c| *c as f64 / n as f64)
+            .map(|p| -p * p.log2())
+            .sum::<f64>()
     });
     if top.is_none() {
         na.push("top_values");
@@ -109,13 +138,29 @@ pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option
         type_declared: cast_note.is_none() || st.kind != Kind::Text,
         records: st.count,
         nulls: st.nulls,
-        completeness: if st.count == 0 { 1.0 } else { values as f64 / st.count as f64 },
+        completeness: if st.count == 0 {
+            1.0
+        } else {
+            values as f64 / st.count as f64
+        },
         approximate_distinct_values: distinct,
         distinct_relative_error: distinct.map(|_| 1.04 / f64::from(1u32 << (HLL_LG_K / 2))),
-        unique_distinct_ratio: distinct.map(|d| if values == 0 { 0.0 } else { (d / values as f64).min(1.0) }),
+        unique_distinct_ratio: distinct.map(|d| {
+            if values == 0 {
+                0.0
+            } else {
+                (d / values as f64).min(1.0)
+            }
+        }),
         min: if ordered { st.min.map(show) } else { None },
         max: if ordered { st.max.map(show) } else { None },
-        mean: if ordered { (finite > 0).then_some(st.moments.mean).filter(|_| numeric || temporal) } else { None },
+        mean: if ordered {
+            (finite > 0)
+                .then_some(st.moments.mean)
+                .filter(|_| numeric || temporal)
+        } else {
+            None
+        },
         std_dev: if ordered { std } else { None },
         sum: if numeric { Some(st.sum) } else { None },
         skewness: if numeric { st.moments.skewness() } else { None },
@@ -124,14 +169,27 @@ pub fn finalize(name: &str, field_type: &str, st: &FieldState, cast_note: Option
         q1: q(0.25),
         q3: q(0.75),
         quantiles,
-        histogram_buckets: if ordered { histogram(st, temporal) } else { None },
+        histogram_buckets: if ordered {
+            histogram(st, temporal)
+        } else {
+            None
+        },
         top_values: top,
         entropy,
         min_length: if text { st.len_min } else { None },
         max_length: if text { st.len_max } else { None },
-        mean_length: if text && values > 0 { Some(st.len_sum as f64 / values as f64) } else { None },
+        mean_length: if text && values > 0 {
+            Some(st.len_sum as f64 / values as f64)
+        } else {
+            None
+        },
         type_inference: if text {
-            Some(Value::Object(st.text_kind_shares().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect()))
+            Some(Value::Object(
+                st.text_kind_shares()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect(),
+            ))
         } else {
             None
         },
@@ -175,7 +233,10 @@ fn top_values(t: &Top, st: &FieldState, values: u64) -> Vec<Value> {
         out.push((json!(s.as_ref()), *c));
     }
     let _ = temporal;
-    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_string().cmp(&b.0.to_string())));
+    out.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+    });
     out.into_iter()
         .map(|(v, c)| json!({"value": v, "count": c, "ratio": if values == 0 { 0.0 } else { c as f64 / values as f64 }}))
         .collect()
@@ -189,7 +250,9 @@ fn histogram(st: &FieldState, temporal: bool) -> Option<Vec<Value>> {
         return None;
     }
     if lo == hi {
-        return Some(vec![json!({"low": lo, "high": hi, "count": n, "ratio": 1.0})]);
+        return Some(vec![
+            json!({"low": lo, "high": hi, "count": n, "ratio": 1.0}),
+        ]);
     }
     const BUCKETS: usize = 10;
     let width = (hi - lo) / BUCKETS as f64;
@@ -200,7 +263,14 @@ fn histogram(st: &FieldState, temporal: bool) -> Option<Vec<Value>> {
     for (i, c) in cdf.iter().enumerate().take(BUCKETS) {
         let share = (c - prev).max(0.0);
         prev = *c;
-        let (a, b) = (lo + width * i as f64, if i + 1 == BUCKETS { hi } else { lo + width * (i + 1) as f64 });
+        let (a, b) = (
+            lo + width * i as f64,
+            if i + 1 == BUCKETS {
+                hi
+            } else {
+                lo + width * (i + 1) as f64
+            },
+        );
         let fmt = |x: f64| if temporal { iso(x) } else { json!(x) };
         out.push(json!({"low": fmt(a), "high": fmt(b), "count": (share * n as f64).round() as u64, "ratio": share}));
     }

@@ -2,8 +2,8 @@
 //! fields, never on the number of rows.
 
 use crate::error::EngineError;
-use crate::kind::{Family, Kind, Value, decode};
-use crate::textkind::{TextKind, classify};
+use crate::kind::{decode, Family, Kind, Value};
+use crate::textkind::{classify, TextKind};
 use base64::Engine;
 use datasketches::common::SearchCriteria;
 use datasketches::hll::{HllSketch, HllType, HllUnion};
@@ -57,7 +57,10 @@ impl Moments {
         let d = o.mean - self.mean;
         let d2 = d * d;
         let m2 = self.m2 + o.m2 + d2 * na * nb / n;
-        let m3 = self.m3 + o.m3 + d2 * d * na * nb * (na - nb) / (n * n) + 3.0 * d * (na * o.m2 - nb * self.m2) / n;
+        let m3 = self.m3
+            + o.m3
+            + d2 * d * na * nb * (na - nb) / (n * n)
+            + 3.0 * d * (na * o.m2 - nb * self.m2) / n;
         let m4 = self.m4
             + o.m4
             + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
@@ -126,7 +129,10 @@ pub struct FieldState {
 
 impl std::fmt::Debug for FieldState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FieldState").field("kind", &self.kind).field("count", &self.count).finish_non_exhaustive()
+        f.debug_struct("FieldState")
+            .field("kind", &self.kind)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,7 +241,11 @@ impl FieldState {
                 self.count_bits(b as u64);
             }
             Value::Text(s) => {
-                let len = if s.is_ascii() { s.len() } else { s.chars().count() } as u64;
+                let len = if s.is_ascii() {
+                    s.len()
+                } else {
+                    s.chars().count()
+                } as u64;
                 self.len_min = Some(self.len_min.map_or(len, |m| m.min(len)));
                 self.len_max = Some(self.len_max.map_or(len, |m| m.max(len)));
                 self.len_sum += len;
@@ -297,12 +307,19 @@ impl FieldState {
 
     /// The value at normalised rank `q`, from the quantile sketch.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        self.kll.quantile(q, SearchCriteria::Inclusive).ok().flatten().map(|v| *v)
+        self.kll
+            .quantile(q, SearchCriteria::Inclusive)
+            .ok()
+            .flatten()
+            .map(|v| *v)
     }
 
     /// Approximate share of values ≤ each split point.
     pub fn cdf(&self, splits: &[f64]) -> Option<Vec<f64>> {
-        let pts: Vec<KllFloat<f64>> = splits.iter().filter_map(|s| KllFloat::<f64>::new(*s).ok()).collect();
+        let pts: Vec<KllFloat<f64>> = splits
+            .iter()
+            .filter_map(|s| KllFloat::<f64>::new(*s).ok())
+            .collect();
         self.kll.cdf(&pts, SearchCriteria::Inclusive).ok().flatten()
     }
 
@@ -343,11 +360,18 @@ impl FieldState {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<FieldState, EngineError> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let s: Stored = serde_json::from_slice(bytes).map_err(|e| EngineError::State(e.to_string()))?;
-        let hll = HllSketch::deserialize(&b64.decode(&s.hll).map_err(|e| EngineError::State(e.to_string()))?)
-            .map_err(|e| EngineError::State(e.to_string()))?;
-        let kll = KllSketch::deserialize(&b64.decode(&s.kll).map_err(|e| EngineError::State(e.to_string()))?)
-            .map_err(|e| EngineError::State(e.to_string()))?;
+        let s: Stored =
+            serde_json::from_slice(bytes).map_err(|e| EngineError::State(e.to_string()))?;
+        let hll = HllSketch::deserialize(
+            &b64.decode(&s.hll)
+                .map_err(|e| EngineError::State(e.to_string()))?,
+        )
+        .map_err(|e| EngineError::State(e.to_string()))?;
+        let kll = KllSketch::deserialize(
+            &b64.decode(&s.kll)
+                .map_err(|e| EngineError::State(e.to_string()))?,
+        )
+        .map_err(|e| EngineError::State(e.to_string()))?;
         Ok(FieldState {
             kind: s.kind,
             count: s.count,
@@ -492,13 +516,24 @@ mod tests {
 
     #[test]
     fn state_survives_storage() {
-        let vals: Vec<Option<Vec<u8>>> = (0..5000).map(|i| if i % 10 == 0 { None } else { Some(int8(i % 700)) }).collect();
+        let vals: Vec<Option<Vec<u8>>> = (0..5000)
+            .map(|i| {
+                if i % 10 == 0 {
+                    None
+                } else {
+                    Some(int8(i % 700))
+                }
+            })
+            .collect();
         let s = state_of(Kind::Int8, &vals);
         let back = FieldState::from_bytes(&s.to_bytes()).unwrap();
         assert_eq!(back.count, s.count);
         assert_eq!(back.distinct_estimate(), s.distinct_estimate());
         assert_eq!(back.quantile(0.5), s.quantile(0.5));
-        assert!(s.top.is_none(), "700 distinct values exceed the exact-count limit");
+        assert!(
+            s.top.is_none(),
+            "700 distinct values exceed the exact-count limit"
+        );
         assert!(FieldState::from_bytes(b"{}").is_err());
     }
 

@@ -44,12 +44,18 @@ fn digits(b: &[u8]) -> bool {
 }
 
 fn integral(b: &[u8]) -> bool {
-    let b = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let b = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     digits(b) && b.len() <= 19
 }
 
 fn fractional(b: &[u8]) -> bool {
-    let b = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let b = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     let (mantissa, exp) = match b.iter().position(|c| *c == b'e' || *c == b'E') {
         Some(i) => (&b[..i], Some(&b[i + 1..])),
         None => (b, None),
@@ -57,7 +63,9 @@ fn fractional(b: &[u8]) -> bool {
     let ok_m = match mantissa.iter().position(|c| *c == b'.') {
         Some(i) => {
             let (l, r) = (&mantissa[..i], &mantissa[i + 1..]);
-            (digits(l) || l.is_empty()) && (digits(r) || r.is_empty()) && !(l.is_empty() && r.is_empty())
+            (digits(l) || l.is_empty())
+                && (digits(r) || r.is_empty())
+                && !(l.is_empty() && r.is_empty())
         }
         None => digits(mantissa) && exp.is_some(),
     };
@@ -92,7 +100,9 @@ fn timestamp(b: &[u8]) -> bool {
         return false;
     }
     // the rest: seconds, fraction and zone in any order of the usual forms
-    t[5..].iter().all(|c| c.is_ascii_digit() || matches!(c, b':' | b'.' | b'+' | b'-' | b'Z' | b'z' | b' '))
+    t[5..]
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b':' | b'.' | b'+' | b'-' | b'Z' | b'z' | b' '))
 }
 
 fn uuid(b: &[u8]) -> bool {
@@ -104,15 +114,21 @@ fn uuid(b: &[u8]) -> bool {
 }
 
 fn email(b: &[u8]) -> bool {
-    let Some(at) = b.iter().position(|c| *c == b'@') else { return false };
+    let Some(at) = b.iter().position(|c| *c == b'@') else {
+        return false;
+    };
     let (local, domain) = (&b[..at], &b[at + 1..]);
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.iter().all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(c));
+        && local
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(c));
     let dot = domain.iter().rposition(|c| *c == b'.');
     let domain_ok = domain.len() >= 3
         && dot.is_some_and(|d| d > 0 && d + 2 < domain.len() + 1 && domain.len() - d > 2)
-        && domain.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
+        && domain
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
         && !domain.starts_with(b".")
         && !domain.contains(&b'@');
     local_ok && domain_ok
@@ -153,7 +169,7 @@ pub fn classify(s: &str) -> TextKind {
 
 #[cfg(test)]
 mod tests {
-    use super::{TextKind::*, classify};
+    use super::{classify, TextKind::*};
 
     #[test]
     fn classifies_common_shapes() {

@@ -26,9 +26,15 @@ pub struct Column {
 pub enum Rows {
     All,
     /// Rows whose `column` (of SQL type `sql_type`) is greater than the watermark text.
-    After { column: String, sql_type: String, watermark: String },
+    After {
+        column: String,
+        sql_type: String,
+        watermark: String,
+    },
     /// Rows committed after the watermark (`pg_xact_commit_timestamp(xmin)`; needs track_commit_timestamp).
-    CommittedAfter { watermark: String },
+    CommittedAfter {
+        watermark: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +71,10 @@ pub struct Progress {
 }
 
 fn kinds(plan: &ReadPlan) -> Vec<(Kind, Option<&'static str>)> {
-    plan.columns.iter().map(|c| Kind::for_type(&c.typname, &c.typcategory)).collect()
+    plan.columns
+        .iter()
+        .map(|c| Kind::for_type(&c.typname, &c.typcategory))
+        .collect()
 }
 
 /// The SELECT list: columns as they are, or cast for the kinds Assay reads as text.
@@ -93,15 +102,26 @@ pub fn copy_sql(plan: &ReadPlan, pages: Option<(u64, Option<u64>)>) -> String {
     }
     match &plan.rows {
         Rows::All => {}
-        Rows::After { column, sql_type, .. } => {
-            conds.push(format!("{} > current_setting('assay.watermark')::{sql_type}", quote_ident(column)))
-        }
-        Rows::CommittedAfter { .. } => {
-            conds.push("pg_xact_commit_timestamp(xmin) > current_setting('assay.watermark')::timestamptz".into())
-        }
+        Rows::After {
+            column, sql_type, ..
+        } => conds.push(format!(
+            "{} > current_setting('assay.watermark')::{sql_type}",
+            quote_ident(column)
+        )),
+        Rows::CommittedAfter { .. } => conds.push(
+            "pg_xact_commit_timestamp(xmin) > current_setting('assay.watermark')::timestamptz"
+                .into(),
+        ),
     }
-    let cols = if plan.columns.is_empty() { "1".to_string() } else { select_list(plan) };
-    let mut sql = format!("SELECT {cols} FROM {}", qualified(&plan.schema, &plan.table));
+    let cols = if plan.columns.is_empty() {
+        "1".to_string()
+    } else {
+        select_list(plan)
+    };
+    let mut sql = format!(
+        "SELECT {cols} FROM {}",
+        qualified(&plan.schema, &plan.table)
+    );
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -113,14 +133,18 @@ pub fn copy_sql(plan: &ReadPlan, pages: Option<(u64, Option<u64>)>) -> String {
 }
 
 /// Reads the table as planned. Each partition uses its own connection from `params`.
-pub async fn read(params: &ConnectParams, plan: &ReadPlan, progress: Arc<Progress>) -> Result<ReadResult, PgError> {
+pub async fn read(
+    params: &ConnectParams,
+    plan: &ReadPlan,
+    progress: Arc<Progress>,
+) -> Result<ReadResult, PgError> {
     let first = params.connect().await?;
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
     let rel = qualified(&plan.schema, &plan.table);
     let row = first
         .query_one(
-            "SELECT now()::text, pg_total_relation_size($1::regclass), \
-                    pg_relation_size($1::regclass) / current_setting('block_size')::int8",
+            "SELECT now()::text, pg_total_relation_size($1::text::regclass), \
+                    pg_relation_size($1::text::regclass) / current_setting('block_size')::int8",
             &[&rel],
         )
         .await
@@ -128,13 +152,24 @@ pub async fn read(params: &ConnectParams, plan: &ReadPlan, progress: Arc<Progres
     let started_at: String = row.get(0);
     let bytes: i64 = row.get(1);
     let pages: i64 = row.get(2);
-    let parts = if plan.has_ctid { plan.parallelism.max(1).min((pages.max(1)) as usize) } else { 1 };
+    let parts = if plan.has_ctid {
+        plan.parallelism.max(1).min((pages.max(1)) as usize)
+    } else {
+        1
+    };
     let ranges: Vec<Option<(u64, Option<u64>)>> = if plan.has_ctid && parts > 1 {
         let step = (pages as u64).div_ceil(parts as u64);
         (0..parts)
             .map(|i| {
                 let from = i as u64 * step;
-                Some((from, if i + 1 == parts { None } else { Some(from + step) }))
+                Some((
+                    from,
+                    if i + 1 == parts {
+                        None
+                    } else {
+                        Some(from + step)
+                    },
+                ))
             })
             .collect()
     } else {
@@ -155,7 +190,9 @@ pub async fn read(params: &ConnectParams, plan: &ReadPlan, progress: Arc<Progres
         let sql = copy_sql(plan, range);
         let watermark = match &plan.rows {
             Rows::All => None,
-            Rows::After { watermark, .. } | Rows::CommittedAfter { watermark } => Some(watermark.clone()),
+            Rows::After { watermark, .. } | Rows::CommittedAfter { watermark } => {
+                Some(watermark.clone())
+            }
         };
         let kinds: Vec<Kind> = kinds(plan).into_iter().map(|(k, _)| k).collect();
         let progress = progress.clone();
@@ -185,15 +222,30 @@ pub async fn read(params: &ConnectParams, plan: &ReadPlan, progress: Arc<Progres
                 failure.get_or_insert(e);
             }
             Err(e) => {
-                failure.get_or_insert(PgError::Property { field: "profile".into(), message: e.to_string() });
+                failure.get_or_insert(PgError::Property {
+                    field: "profile".into(),
+                    message: e.to_string(),
+                });
             }
         }
     }
     if let Some(e) = failure {
         return Err(e);
     }
-    let states = states.unwrap_or_else(|| kinds(plan).into_iter().map(|(k, _)| FieldState::new(k)).collect());
-    Ok(ReadResult { states, rows, partitions: ranges.len(), started_at, bytes, casts })
+    let states = states.unwrap_or_else(|| {
+        kinds(plan)
+            .into_iter()
+            .map(|(k, _)| FieldState::new(k))
+            .collect()
+    });
+    Ok(ReadResult {
+        states,
+        rows,
+        partitions: ranges.len(),
+        started_at,
+        bytes,
+        casts,
+    })
 }
 
 async fn partition(
@@ -206,7 +258,10 @@ async fn partition(
 ) -> Result<(Vec<FieldState>, u64), PgError> {
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
     if let Some(w) = &watermark {
-        client.execute("SELECT set_config('assay.watermark', $1, false)", &[w]).await.map_err(qe)?;
+        client
+            .execute("SELECT set_config('assay.watermark', $1, false)", &[w])
+            .await
+            .map_err(qe)?;
     }
     let mut states: Vec<FieldState> = kinds.iter().map(|k| FieldState::new(*k)).collect();
     let stream = client.copy_out(sql.as_str()).await.map_err(qe)?;
@@ -216,25 +271,38 @@ async fn partition(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(qe)?;
         let n = parser
-            .feed(&chunk, |i, v| {
-                if let Some(s) = states.get_mut(i) {
-                    s.add(v);
-                }
-            }, || {})
-            .map_err(|e| PgError::Property { field: "profile".into(), message: e.to_string() })?;
+            .feed(
+                &chunk,
+                |i, v| {
+                    if let Some(s) = states.get_mut(i) {
+                        s.add(v);
+                    }
+                },
+                || {},
+            )
+            .map_err(|e| PgError::Property {
+                field: "profile".into(),
+                message: e.to_string(),
+            })?;
         since_report += n;
         if since_report >= 8192 {
             progress.rows.fetch_add(since_report, Ordering::Relaxed);
             since_report = 0;
             if progress.abort.load(Ordering::Relaxed) {
                 // stop the server's work too, not only ours
-                let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+                let _ = client
+                    .cancel_token()
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await;
                 return Err(PgError::Aborted);
             }
         }
     }
     progress.rows.fetch_add(since_report, Ordering::Relaxed);
-    parser.finish().map_err(|e| PgError::Property { field: "profile".into(), message: e.to_string() })?;
+    parser.finish().map_err(|e| PgError::Property {
+        field: "profile".into(),
+        message: e.to_string(),
+    })?;
     Ok((states, parser.rows()))
 }
 
@@ -247,8 +315,16 @@ mod tests {
             schema: "s".into(),
             table: "t\"x".into(),
             columns: vec![
-                Column { name: "id".into(), typname: "int8".into(), typcategory: "N".into() },
-                Column { name: "tags".into(), typname: "_text".into(), typcategory: "A".into() },
+                Column {
+                    name: "id".into(),
+                    typname: "int8".into(),
+                    typcategory: "N".into(),
+                },
+                Column {
+                    name: "tags".into(),
+                    typname: "_text".into(),
+                    typcategory: "A".into(),
+                },
             ],
             rows,
             parallelism: 2,
@@ -264,11 +340,31 @@ mod tests {
             "COPY (SELECT \"id\", \"tags\"::text FROM \"s\".\"t\"\"x\" WHERE ctid >= '(0,0)'::tid AND ctid < '(10,0)'::tid LIMIT 100) TO STDOUT (FORMAT binary)"
         );
         let sql = copy_sql(
-            &plan(Rows::After { column: "up\"d".into(), sql_type: "timestamp with time zone".into(), watermark: "2026-01-01' OR 1=1".into() }),
+            &plan(Rows::After {
+                column: "up\"d".into(),
+                sql_type: "timestamp with time zone".into(),
+                watermark: "2026-01-01' OR 1=1".into(),
+            }),
             None,
         );
-        assert!(sql.contains("\"up\"\"d\" > current_setting('assay.watermark')::timestamp with time zone"), "{sql}");
-        assert!(!sql.contains("OR 1=1"), "the watermark is never in the SQL text");
-        assert!(copy_sql(&plan(Rows::CommittedAfter { watermark: "x".into() }), None).contains("pg_xact_commit_timestamp(xmin)"));
+        assert!(
+            sql.contains(
+                "\"up\"\"d\" > current_setting('assay.watermark')::timestamp with time zone"
+            ),
+            "{sql}"
+        );
+        assert!(
+            !sql.contains("OR 1=1"),
+            "the watermark is never in the SQL text"
+        );
+        assert!(
+            copy_sql(
+                &plan(Rows::CommittedAfter {
+                    watermark: "x".into()
+                }),
+                None
+            )
+            .contains("pg_xact_commit_timestamp(xmin)")
+        );
     }
 }

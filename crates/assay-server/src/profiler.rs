@@ -38,14 +38,21 @@ struct Settings {
 fn settings(params: &Value) -> Settings {
     let names = params["container_names"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let effort = params["ai_effort"].as_str().unwrap_or("medium");
     Settings {
         names,
         level: infer::level(effort).unwrap_or(2),
         draft: params["infer_as_draft"].as_bool().unwrap_or(false),
-        limit: params["max_records_analyzed_per_partition"].as_i64().filter(|n| *n > 0).map(|n| n as u64),
+        limit: params["max_records_analyzed_per_partition"]
+            .as_i64()
+            .filter(|n| *n > 0)
+            .map(|n| n as u64),
         allow_incremental: params["incremental"].as_bool().unwrap_or(true),
     }
 }
@@ -53,7 +60,11 @@ fn settings(params: &Value) -> Settings {
 pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
     let mut status = json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0,
                             "fields_profiled": 0, "checks_synchronized": 0, "containers": []});
-    let fail = |message: String, status: Value| Ending { result: "failure", message: Some(message), status };
+    let fail = |message: String, status: Value| Ending {
+        result: "failure",
+        message: Some(message),
+        status,
+    };
     let s = settings(&op.params);
     let viewer = Viewer::admin(0);
     let ds = match state.store.datastore(op.datastore_id, &viewer).await {
@@ -64,29 +75,54 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), status),
     };
-    let filter = ContainerFilter { datastores: vec![ds.id], ..Default::default() };
-    let containers = match state.store.list_containers(&viewer, &filter, 1, 100_000).await {
+    let filter = ContainerFilter {
+        datastores: vec![ds.id],
+        ..Default::default()
+    };
+    let containers = match state
+        .store
+        .list_containers(&viewer, &filter, 1, 100_000)
+        .await
+    {
         Ok((c, _)) => c,
         Err(e) => return fail(e.to_string(), status),
     };
-    let mut unknown: Vec<String> = s.names.iter().filter(|n| !containers.iter().any(|c| &c.name == *n)).cloned().collect();
-    let chosen: Vec<ContainerRecord> =
-        containers.into_iter().filter(|c| s.names.is_empty() || s.names.contains(&c.name)).collect();
+    let mut unknown: Vec<String> = s
+        .names
+        .iter()
+        .filter(|n| !containers.iter().any(|c| &c.name == *n))
+        .cloned()
+        .collect();
+    let chosen: Vec<ContainerRecord> = containers
+        .into_iter()
+        .filter(|c| s.names.is_empty() || s.names.contains(&c.name))
+        .collect();
     if chosen.is_empty() {
         let msg = if unknown.is_empty() {
             "no containers to profile: run a sync first".to_string()
         } else {
-            format!("no such containers: {}; run a sync or check the names", unknown.join(", "))
+            format!(
+                "no such containers: {}; run a sync or check the names",
+                unknown.join(", ")
+            )
         };
         return fail(msg, status);
     }
     status["total_containers"] = json!(chosen.len());
-    let params = match (assay_postgres::Endpoint { connection: &conn.spec, database: &ds.spec.database })
-        .resolve(&state.resolver)
-        .await
+    let params = match (assay_postgres::Endpoint {
+        connection: &conn.spec,
+        database: &ds.spec.database,
+    })
+    .resolve(&state.resolver)
+    .await
     {
         Ok(p) => p,
-        Err(e) => return fail(format!("cannot connect to datastore '{}': {e}", ds.spec.name), status),
+        Err(e) => {
+            return fail(
+                format!("cannot connect to datastore '{}': {e}", ds.spec.name),
+                status,
+            );
+        }
     };
     let parallelism = conn.spec.max_parallelization.unwrap_or(2).clamp(1, 16) as usize;
     let progress = Arc::new(Progress::default());
@@ -118,10 +154,15 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         let t0 = Instant::now();
         match profile_container(state, op, c, &params, parallelism, &s, progress.clone()).await {
             Ok(done) => {
-                status["containers_analyzed"] = json!(status["containers_analyzed"].as_i64().unwrap_or(0) + 1);
-                status["fields_profiled"] = json!(status["fields_profiled"].as_i64().unwrap_or(0) + done.fields);
-                status["checks_synchronized"] =
-                    json!(status["checks_synchronized"].as_i64().unwrap_or(0) + done.checks_added + done.checks_updated);
+                status["containers_analyzed"] =
+                    json!(status["containers_analyzed"].as_i64().unwrap_or(0) + 1);
+                status["fields_profiled"] =
+                    json!(status["fields_profiled"].as_i64().unwrap_or(0) + done.fields);
+                status["checks_synchronized"] = json!(
+                    status["checks_synchronized"].as_i64().unwrap_or(0)
+                        + done.checks_added
+                        + done.checks_updated
+                );
                 results.push(json!({"container": {"id": c.id, "name": c.name}, "result": "success",
                     "records_processed": done.rows, "incremental": done.incremental, "sampled": done.sampled,
                     "profile_id": done.profile_id, "checks_added": done.checks_added, "checks_updated": done.checks_updated,
@@ -129,7 +170,8 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             }
             Err(PgError::Aborted) => {
                 aborted = true;
-                results.push(json!({"container": {"id": c.id, "name": c.name}, "result": "aborted"}));
+                results
+                    .push(json!({"container": {"id": c.id, "name": c.name}, "result": "aborted"}));
                 break;
             }
             Err(e) => {
@@ -144,7 +186,13 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
     status["records_processed"] = json!(progress.rows.load(Ordering::Relaxed));
     status["containers"] = json!(results);
     if aborted {
-        return Ending { result: "aborted", message: Some("aborted; containers finished before the abort keep their profiles".into()), status };
+        return Ending {
+            result: "aborted",
+            message: Some(
+                "aborted; containers finished before the abort keep their profiles".into(),
+            ),
+            status,
+        };
     }
     unknown.sort();
     let mut notes = Vec::new();
@@ -176,8 +224,11 @@ struct Done {
 fn watermark_of(st: &FieldState, field: &FieldRecord) -> Option<String> {
     let max = st.max?;
     Some(match field.field_type.as_str() {
-        "Timestamp" => chrono::DateTime::from_timestamp_micros(max as i64)?.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "Date" => chrono::DateTime::from_timestamp_micros(max as i64)?.format("%Y-%m-%d").to_string(),
+        "Timestamp" => chrono::DateTime::from_timestamp_micros(max as i64)?
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "Date" => chrono::DateTime::from_timestamp_micros(max as i64)?
+            .format("%Y-%m-%d")
+            .to_string(),
         _ => format!("{max}"),
     })
 }
@@ -186,7 +237,7 @@ async fn mutations(params: &ConnectParams, rel: &str) -> Option<i64> {
     let client = params.connect().await.ok()?;
     let row = client
         .query_opt(
-            "SELECT (n_tup_upd + n_tup_del)::int8 FROM pg_stat_user_tables WHERE relid = $1::regclass",
+            "SELECT (n_tup_upd + n_tup_del)::int8 FROM pg_stat_user_tables WHERE relid = $1::text::regclass",
             &[&rel],
         )
         .await
@@ -203,50 +254,85 @@ async fn profile_container(
     s: &Settings,
     progress: Arc<Progress>,
 ) -> Result<Done, PgError> {
-    let store_err = |e: assay_store::StoreError| PgError::Property { field: "metadata".into(), message: e.to_string() };
+    let store_err = |e: assay_store::StoreError| PgError::Property {
+        field: "metadata".into(),
+        message: e.to_string(),
+    };
     let fields = state.store.fields(c.id, false).await.map_err(store_err)?;
-    let ds = state.store.datastore(c.datastore_id, &Viewer::admin(0)).await.map_err(store_err)?;
+    let ds = state
+        .store
+        .datastore(c.datastore_id, &Viewer::admin(0))
+        .await
+        .map_err(store_err)?;
     let rel = assay_postgres::ident::qualified(&ds.spec.schema, &c.name);
     let columns: Vec<Column> = fields
         .iter()
-        .map(|f| Column { name: f.name.clone(), typname: f.typname.clone(), typcategory: f.typcategory.clone() })
+        .map(|f| Column {
+            name: f.name.clone(),
+            typname: f.typname.clone(),
+            typcategory: f.typcategory.clone(),
+        })
         .collect();
     let has_ctid = matches!(c.table_type.as_str(), "table" | "materialized_view");
     let prev = state.store.latest_profile(c.id).await.map_err(store_err)?;
     let strategy = c.incremental_identifier_type.clone();
     let mut note = None;
-    let now_mutations = if has_ctid { mutations(params, &rel).await } else { None };
+    let now_mutations = if has_ctid {
+        mutations(params, &rel).await
+    } else {
+        None
+    };
 
     // can this run read only the new rows?
     let mut base: Option<(Vec<FieldState>, i32, i64)> = None;
     if let (true, None, Some(p), Some(strat)) = (s.allow_incremental, s.limit, &prev, &strategy) {
         let drifted = matches!((p.mutations, now_mutations), (Some(a), Some(b)) if b != a);
-        if !p.sampled && p.watermark.is_some() && p.increments < REBASE_AFTER_INCREMENTS && !drifted {
+        if !p.sampled && p.watermark.is_some() && p.increments < REBASE_AFTER_INCREMENTS && !drifted
+        {
             let stored = state.store.profile_states(p.id).await.map_err(store_err)?;
-            let same_fields = stored.len() == fields.len() && stored.iter().zip(&fields).all(|((n, _), f)| n == &f.name);
-            let states: Option<Vec<FieldState>> =
-                stored.iter().map(|(_, b)| b.as_ref().and_then(|b| FieldState::from_bytes(b).ok())).collect();
+            let same_fields = stored.len() == fields.len()
+                && stored.iter().zip(&fields).all(|((n, _), f)| n == &f.name);
+            let states: Option<Vec<FieldState>> = stored
+                .iter()
+                .map(|(_, b)| b.as_ref().and_then(|b| FieldState::from_bytes(b).ok()))
+                .collect();
             let _ = strat;
             if let (true, Some(states)) = (same_fields, states) {
                 base = Some((states, p.increments + 1, p.id));
             } else {
-                note = Some("the fields changed since the last profile: profiled in full".to_string());
+                note =
+                    Some("the fields changed since the last profile: profiled in full".to_string());
             }
         } else if drifted {
-            note = Some("rows were updated or deleted since the last profile: profiled in full to re-base".to_string());
+            note = Some(
+                "rows were updated or deleted since the last profile: profiled in full to re-base"
+                    .to_string(),
+            );
         } else if p.increments >= REBASE_AFTER_INCREMENTS {
-            note = Some(format!("re-based in full after {REBASE_AFTER_INCREMENTS} incremental profiles"));
+            note = Some(format!(
+                "re-based in full after {REBASE_AFTER_INCREMENTS} incremental profiles"
+            ));
         }
     }
     if strategy.is_none() {
-        note.get_or_insert_with(|| "no incremental field and no commit timestamps: profiled in full".to_string());
+        note.get_or_insert_with(|| {
+            "no incremental field and no commit timestamps: profiled in full".to_string()
+        });
     }
     let rows = match (&base, strategy.as_deref(), &prev) {
-        (Some(_), Some("postgresql"), Some(p)) => Rows::CommittedAfter { watermark: p.watermark.clone().unwrap_or_default() },
+        (Some(_), Some("postgresql"), Some(p)) => Rows::CommittedAfter {
+            watermark: p.watermark.clone().unwrap_or_default(),
+        },
         (Some(_), Some(_), Some(p)) => {
-            let f = fields.iter().find(|f| Some(&f.name) == c.incremental_field_name.as_ref());
+            let f = fields
+                .iter()
+                .find(|f| Some(&f.name) == c.incremental_field_name.as_ref());
             match f {
-                Some(f) => Rows::After { column: f.name.clone(), sql_type: f.native_type.clone(), watermark: p.watermark.clone().unwrap_or_default() },
+                Some(f) => Rows::After {
+                    column: f.name.clone(),
+                    sql_type: f.native_type.clone(),
+                    watermark: p.watermark.clone().unwrap_or_default(),
+                },
                 None => {
                     base = None;
                     Rows::All
@@ -322,22 +408,46 @@ async fn profile_container(
         parent_profile_id: parent,
         message: note.clone(),
     };
-    let profile_id = state.store.save_profile(&cp, &new_fields).await.map_err(store_err)?;
+    let profile_id = state
+        .store
+        .save_profile(&cp, &new_fields)
+        .await
+        .map_err(store_err)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let inferred: Vec<InferredCheck> = infer::infer(&profiles, records, s.level, &now, sampled)
-        .into_iter()
-        .map(|i| InferredCheck {
-            key: i.key,
-            rule_type: i.rule.to_string(),
-            description: i.description,
-            fields: i.fields,
-            coverage: i.coverage,
-            properties: i.properties,
-            status: if s.draft { "Draft".into() } else { "Active".into() },
-        })
-        .collect();
-    let sync = state.store.upsert_inferred_checks(c.id, &inferred).await.map_err(store_err)?;
-    tracing::info!(container_id = c.id, rows = read.rows, incremental, "ContainerProfiled");
+    let inferred: Vec<InferredCheck> = infer::infer(
+        &profiles,
+        records,
+        s.level,
+        &now,
+        sampled,
+        (c.primary_key.len() == 1).then(|| c.primary_key[0].as_str()),
+    )
+    .into_iter()
+    .map(|i| InferredCheck {
+        key: i.key,
+        rule_type: i.rule.to_string(),
+        description: i.description,
+        fields: i.fields,
+        coverage: i.coverage,
+        properties: i.properties,
+        status: if s.draft {
+            "Draft".into()
+        } else {
+            "Active".into()
+        },
+    })
+    .collect();
+    let sync = state
+        .store
+        .upsert_inferred_checks(c.id, &inferred)
+        .await
+        .map_err(store_err)?;
+    tracing::info!(
+        container_id = c.id,
+        rows = read.rows,
+        incremental,
+        "ContainerProfiled"
+    );
     Ok(Done {
         rows: read.rows,
         fields: fields.len() as i64,

@@ -72,7 +72,12 @@ async fn run(state: &AppState, op: OperationRecord) {
         "sync" => sync(state, &op).await,
         "profile" => {
             let e = crate::profiler::run(state, &op).await;
-            Ending { result: e.result, detail: e.message.clone().filter(|_| e.result != "success"), message: e.message, status: e.status }
+            Ending {
+                result: e.result,
+                detail: e.message.clone().filter(|_| e.result != "success"),
+                message: e.message,
+                status: e.status,
+            }
         }
         other => Ending {
             result: "failure",

@@ -65,7 +65,14 @@ fn check_of(r: &tokio_postgres::Row) -> CheckRecord {
         datastore_id: r.get(4),
         rule_type: r.get(5),
         description: r.get(6),
-        fields: fields.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+        fields: fields
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
         coverage: r.get(8),
         filter: r.get(9),
         properties: r.get(10),
@@ -91,7 +98,11 @@ pub struct CheckFilter {
 
 impl Store {
     /// Upserts a container's inferred checks in one transaction.
-    pub async fn upsert_inferred_checks(&self, container_id: i64, checks: &[InferredCheck]) -> Result<CheckSync, StoreError> {
+    pub async fn upsert_inferred_checks(
+        &self,
+        container_id: i64,
+        checks: &[InferredCheck],
+    ) -> Result<CheckSync, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let mut out = CheckSync::default();
@@ -151,15 +162,27 @@ impl Store {
              AND (cardinality($5::text[]) = 0 OR q.rule_type = ANY($5)) AND ($6::text IS NULL OR q.status = $6)"
         );
         let from = "quality_checks q JOIN containers k ON k.id = q.container_id";
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-            [&viewer.is_admin, &viewer.user_id, &f.datastore, &f.containers, &f.rule_types, &f.status];
-        let total: i64 = c.query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args).await?.get(0);
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &viewer.is_admin,
+            &viewer.user_id,
+            &f.datastore,
+            &f.containers,
+            &f.rule_types,
+            &f.status,
+        ];
+        let total: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
+            .await?
+            .get(0);
         let offset = (page - 1) * size;
         let mut all = args.to_vec();
         all.push(&size);
         all.push(&offset);
         let rows = c
-            .query(&format!("SELECT {COLS} FROM {from} WHERE {cond} ORDER BY q.id LIMIT $7 OFFSET $8"), &all)
+            .query(
+                &format!("SELECT {COLS} FROM {from} WHERE {cond} ORDER BY q.id LIMIT $7 OFFSET $8"),
+                &all,
+            )
             .await?;
         Ok((rows.iter().map(check_of).collect(), total))
     }
@@ -177,7 +200,12 @@ impl Store {
     }
 
     /// Marks a check as edited by a user (it leaves the profile's management) with new properties.
-    pub async fn edit_check_properties(&self, id: i64, properties: &Value, editor: &str) -> Result<(), StoreError> {
+    pub async fn edit_check_properties(
+        &self,
+        id: i64,
+        properties: &Value,
+        editor: &str,
+    ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
             .execute(
@@ -187,7 +215,9 @@ impl Store {
             )
             .await?;
         if n == 0 {
-            return Err(StoreError::NotFound(format!("quality check {id} not found")));
+            return Err(StoreError::NotFound(format!(
+                "quality check {id} not found"
+            )));
         }
         Ok(())
     }

@@ -146,15 +146,33 @@ impl Store {
             )
             .await?;
         for f in fields {
-            tx.execute(&stmt, &[&id, &cp.container_id, &f.field_id, &f.name, &f.profile, &f.state]).await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &id,
+                    &cp.container_id,
+                    &f.field_id,
+                    &f.name,
+                    &f.profile,
+                    &f.state,
+                ],
+            )
+            .await?;
         }
-        tx.execute("UPDATE containers SET latest_profile_id = $2 WHERE id = $1", &[&cp.container_id, &id]).await?;
+        tx.execute(
+            "UPDATE containers SET latest_profile_id = $2 WHERE id = $1",
+            &[&cp.container_id, &id],
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// The container's latest profile.
-    pub async fn latest_profile(&self, container_id: i64) -> Result<Option<ContainerProfileRecord>, StoreError> {
+    pub async fn latest_profile(
+        &self,
+        container_id: i64,
+    ) -> Result<Option<ContainerProfileRecord>, StoreError> {
         let c = self.client().await?;
         let row = c
             .query_opt(
@@ -169,7 +187,10 @@ impl Store {
     }
 
     /// The stored states of a profile, by field name (fields profiled from a sample have none).
-    pub async fn profile_states(&self, profile_id: i64) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
+    pub async fn profile_states(
+        &self,
+        profile_id: i64,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
         let c = self.client().await?;
         let rows = c
             .query("SELECT name, state FROM field_profiles WHERE container_profile_id = $1 ORDER BY id", &[&profile_id])
@@ -186,7 +207,10 @@ impl Store {
     ) -> Result<(Vec<ContainerProfileRecord>, i64), StoreError> {
         let c = self.client().await?;
         let total: i64 = c
-            .query_one("SELECT count(*) FROM container_profiles WHERE container_id = $1", &[&container_id])
+            .query_one(
+                "SELECT count(*) FROM container_profiles WHERE container_id = $1",
+                &[&container_id],
+            )
             .await?
             .get(0);
         let rows = c
@@ -216,9 +240,17 @@ impl Store {
              AND (($5::bigint IS NULL AND f.container_profile_id = k.latest_profile_id) OR f.container_profile_id = $5)"
         );
         let from = "field_profiles f JOIN containers k ON k.id = f.container_id";
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&viewer.is_admin, &viewer.user_id, &containers, &datastores, &profile_id];
-        let total: i64 = c.query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args).await?.get(0);
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            &viewer.is_admin,
+            &viewer.user_id,
+            &containers,
+            &datastores,
+            &profile_id,
+        ];
+        let total: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
+            .await?
+            .get(0);
         let offset = (page - 1) * size;
         let mut all = args.to_vec();
         all.push(&size);

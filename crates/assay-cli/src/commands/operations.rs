@@ -116,15 +116,32 @@ pub enum ChecksCmd {
 pub async fn checks(cmd: ChecksCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
-        ChecksCmd::List { datastore_id, status } => {
+        ChecksCmd::List {
+            datastore_id,
+            status,
+        } => {
             let mut q = vec![("datastore", datastore_id.to_string())];
             if let Some(s) = status {
                 q.push(("status", s));
             }
             let all = c.all("/quality-checks", &q).await?;
-            printer::table(&all, &["id", "rule_type", "container", "fields", "coverage", "status", "inferred", "description"]);
+            printer::table(
+                &all,
+                &[
+                    "id",
+                    "rule_type",
+                    "container",
+                    "fields",
+                    "coverage",
+                    "status",
+                    "inferred",
+                    "description",
+                ],
+            );
         }
-        ChecksCmd::Get { id } => printer::json(&c.get(&format!("/quality-checks/{id}"), &[]).await?),
+        ChecksCmd::Get { id } => {
+            printer::json(&c.get(&format!("/quality-checks/{id}"), &[]).await?)
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -204,7 +221,13 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if background {
                     continue;
                 }
-                let done = wait(&c, id, Duration::from_secs(poll_interval.max(1)), Duration::from_secs(timeout)).await?;
+                let done = wait(
+                    &c,
+                    id,
+                    Duration::from_secs(poll_interval.max(1)),
+                    Duration::from_secs(timeout),
+                )
+                .await?;
                 if !report(&done) {
                     outcome = Outcome::Failed;
                 }
@@ -288,7 +311,10 @@ async fn wait(c: &Client, id: i64, every: Duration, timeout: Duration) -> Result
         let rows = op["status"]["records_processed"].as_u64().unwrap_or(0);
         if rows > 0 {
             let secs = start.elapsed().as_secs_f64().max(0.001);
-            bar.set_prefix(format!("{rows} rows read, {:.0} rows/s", rows as f64 / secs));
+            bar.set_prefix(format!(
+                "{rows} rows read, {:.0} rows/s",
+                rows as f64 / secs
+            ));
         }
         if !op["end_time"].is_null() {
             bar.finish_and_clear();
@@ -315,25 +341,39 @@ fn report(op: &Value) -> bool {
     let summary = if kind == "sync" {
         format!(
             "{} containers: {} added, {} updated, {} missing",
-            status["containers_analyzed"], status["containers_added"], status["containers_updated"], status["containers_missing"]
+            status["containers_analyzed"],
+            status["containers_added"],
+            status["containers_updated"],
+            status["containers_missing"]
         )
     } else {
         format!(
             "{} containers, {} rows read, {} fields profiled, {} checks synchronized",
-            status["containers_analyzed"], status["records_processed"], status["fields_profiled"], status["checks_synchronized"]
+            status["containers_analyzed"],
+            status["records_processed"],
+            status["fields_profiled"],
+            status["checks_synchronized"]
         )
     };
     match (op["result"].as_str(), op["message"].as_str()) {
         (Some("success"), None) => {
-            printer::line(format!("Successfully finished {kind} operation {id} for datastore: {ds} ({summary})"));
+            printer::line(format!(
+                "Successfully finished {kind} operation {id} for datastore: {ds} ({summary})"
+            ));
             true
         }
         (Some("success"), Some(m)) => {
-            printer::line(format!("Warning for {kind} operation {id} on datastore {ds}: {m} ({summary})"));
+            printer::line(format!(
+                "Warning for {kind} operation {id} on datastore {ds}: {m} ({summary})"
+            ));
             true
         }
         (r, m) => {
-            printer::line(format!("Failed {kind} operation {id} for datastore: {ds} ({}): {}", r.unwrap_or("?"), m.unwrap_or("")));
+            printer::line(format!(
+                "Failed {kind} operation {id} for datastore: {ds} ({}): {}",
+                r.unwrap_or("?"),
+                m.unwrap_or("")
+            ));
             false
         }
     }
@@ -363,10 +403,23 @@ pub async fn containers(cmd: ContainersCmd) -> Result<Outcome> {
             printer::json(&c.get(&format!("/containers/{id}"), &[]).await?)
         }
         ContainersCmd::FieldProfiles { id } => {
-            let v = c.get(&format!("/containers/{id}/field-profiles"), &[]).await?;
+            let v = c
+                .get(&format!("/containers/{id}/field-profiles"), &[])
+                .await?;
             printer::table(
                 v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]),
-                &["name", "field_type", "completeness", "approximate_distinct_values", "min", "max", "mean", "median", "min_length", "max_length"],
+                &[
+                    "name",
+                    "field_type",
+                    "completeness",
+                    "approximate_distinct_values",
+                    "min",
+                    "max",
+                    "mean",
+                    "median",
+                    "min_length",
+                    "max_length",
+                ],
             );
         }
         ContainersCmd::Fields { id } => {

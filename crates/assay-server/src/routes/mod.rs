@@ -54,7 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/listing", get(catalog::listing))
         .route("/containers/{id}", get(catalog::get_one))
         .route("/containers/{id}/fields", get(catalog::fields))
-        .route("/containers/{id}/field-profiles", get(profiles::of_container))
+        .route(
+            "/containers/{id}/field-profiles",
+            get(profiles::of_container),
+        )
         .route("/containers/{id}/profiles", get(profiles::history))
         .route("/field-profiles", get(profiles::list))
         .route("/quality-checks", get(profiles::checks))

@@ -72,11 +72,17 @@ pub async fn run(
         Some(OperationType::Profile) => {
             let mut f = Fields::new(&map);
             let names = f.strings("container_names").value().unwrap_or_default();
-            let effort = match (f.string("ai_effort").value(), f.int("inference_threshold").value()) {
+            let effort = match (
+                f.string("ai_effort").value(),
+                f.int("inference_threshold").value(),
+            ) {
                 (Some(e), _) => match assay_engine::infer::level(&e) {
                     Some(_) => e.to_ascii_lowercase(),
                     None => {
-                        f.invalid("ai_effort", format!("'{e}' is not one of off, low, medium, high, xhigh, max"));
+                        f.invalid(
+                            "ai_effort",
+                            format!("'{e}' is not one of off, low, medium, high, xhigh, max"),
+                        );
                         String::new()
                     }
                 },
@@ -92,7 +98,10 @@ pub async fn run(
             let draft = f.boolean("infer_as_draft").value().unwrap_or(false);
             let limit = f.int("max_records_analyzed_per_partition").value();
             if limit.is_some_and(|n| n == 0 || n < -1) {
-                f.invalid("max_records_analyzed_per_partition", "must be -1 (all rows) or at least 1");
+                f.invalid(
+                    "max_records_analyzed_per_partition",
+                    "must be -1 (all rows) or at least 1",
+                );
             }
             let incremental = f.boolean("incremental").value().unwrap_or(true);
             errors.extend(f.errors);

@@ -31,18 +31,42 @@ pub async fn of_container(
     Path(raw): Path<String>,
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let c = s.store.container(id(&raw, "container")?, &u.viewer()).await?;
-    let (items, total) = s.store.field_profiles(&u.viewer(), &[c.id], &[], q.int("profile_id")?, 1, 10_000).await?;
-    Ok(Json(json!({"items": items.iter().map(field_profile).collect::<Vec<_>>(), "total": total})))
+    let c = s
+        .store
+        .container(id(&raw, "container")?, &u.viewer())
+        .await?;
+    let (items, total) = s
+        .store
+        .field_profiles(&u.viewer(), &[c.id], &[], q.int("profile_id")?, 1, 10_000)
+        .await?;
+    Ok(Json(
+        json!({"items": items.iter().map(field_profile).collect::<Vec<_>>(), "total": total}),
+    ))
 }
 
-pub async fn list(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    u: AuthUser,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let (items, total) = s
         .store
-        .field_profiles(&u.viewer(), &q.ints("container")?, &q.ints("datastore")?, q.int("profile_id")?, page, size)
+        .field_profiles(
+            &u.viewer(),
+            &q.ints("container")?,
+            &q.ints("datastore")?,
+            q.int("profile_id")?,
+            page,
+            size,
+        )
         .await?;
-    Ok(Json(views::page(items.iter().map(field_profile).collect(), total, page, size)))
+    Ok(Json(views::page(
+        items.iter().map(field_profile).collect(),
+        total,
+        page,
+        size,
+    )))
 }
 
 /// The profiles of a container, newest first (for history charts).
@@ -53,13 +77,25 @@ pub async fn history(
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
-    let c = s.store.container(id(&raw, "container")?, &u.viewer()).await?;
+    let c = s
+        .store
+        .container(id(&raw, "container")?, &u.viewer())
+        .await?;
     let (items, total) = s.store.container_profiles(c.id, page, size).await?;
-    Ok(Json(views::page(items.iter().map(|p| json!(p)).collect(), total, page, size)))
+    Ok(Json(views::page(
+        items.iter().map(|p| json!(p)).collect(),
+        total,
+        page,
+        size,
+    )))
 }
 
 pub fn check(c: &CheckRecord) -> Value {
-    let container_type = if matches!(c.container_type.as_str(), "view" | "materialized_view") { "view" } else { "table" };
+    let container_type = if matches!(c.container_type.as_str(), "view" | "materialized_view") {
+        "view"
+    } else {
+        "table"
+    };
     json!({
         "id": c.id,
         "rule_type": c.rule_type,
@@ -81,7 +117,11 @@ pub fn check(c: &CheckRecord) -> Value {
     })
 }
 
-pub async fn checks(State(s): State<AppState>, u: AuthUser, q: Params) -> Result<Json<Value>, ApiError> {
+pub async fn checks(
+    State(s): State<AppState>,
+    u: AuthUser,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let archived = q.get("archived");
     let f = CheckFilter {
@@ -93,9 +133,22 @@ pub async fn checks(State(s): State<AppState>, u: AuthUser, q: Params) -> Result
         include_archived: archived == Some("include"),
     };
     let (items, total) = s.store.list_checks(&u.viewer(), &f, page, size).await?;
-    Ok(Json(views::page(items.iter().map(check).collect(), total, page, size)))
+    Ok(Json(views::page(
+        items.iter().map(check).collect(),
+        total,
+        page,
+        size,
+    )))
 }
 
-pub async fn check_one(State(s): State<AppState>, u: AuthUser, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(check(&s.store.check(id(&raw, "quality check")?, &u.viewer()).await?)))
+pub async fn check_one(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(check(
+        &s.store
+            .check(id(&raw, "quality check")?, &u.viewer())
+            .await?,
+    )))
 }
