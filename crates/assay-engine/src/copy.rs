@@ -9,6 +9,7 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 #[derive(Debug, Default)]
 pub struct CopyParser {
     pending: Vec<u8>,
+    bounds: Vec<(usize, i32)>,
     header_done: bool,
     ended: bool,
     rows: u64,
@@ -104,7 +105,7 @@ impl CopyParser {
             self.header_done = true;
         }
         loop {
-            match Self::tuple(&data[at..], field)? {
+            match Self::tuple(&data[at..], &mut self.bounds, field)? {
                 Step::Row(n) => {
                     at += n;
                     self.rows += 1;
@@ -119,8 +120,13 @@ impl CopyParser {
         }
     }
 
-    /// One tuple at the start of `d`, if complete. Fields are reported only for complete tuples.
-    fn tuple(d: &[u8], field: &mut impl FnMut(usize, Option<&[u8]>)) -> Result<Step, EngineError> {
+    /// One tuple at the start of `d`, if complete. Fields are reported only for complete tuples: the field
+    /// bounds are collected in one pass into a reused buffer, then handed out.
+    fn tuple(
+        d: &[u8],
+        bounds: &mut Vec<(usize, i32)>,
+        field: &mut impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<Step, EngineError> {
         if d.len() < 2 {
             return Ok(Step::NeedMore);
         }
@@ -131,7 +137,7 @@ impl CopyParser {
         if n < 0 {
             return Err(EngineError::Copy(format!("negative field count {n}")));
         }
-        // first pass: is the tuple complete?
+        bounds.clear();
         let mut at = 2;
         for _ in 0..n {
             if d.len() < at + 4 {
@@ -139,6 +145,7 @@ impl CopyParser {
             }
             let len = i32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
             at += 4;
+            bounds.push((at, len));
             if len >= 0 {
                 at += len as usize;
                 if d.len() < at {
@@ -148,16 +155,11 @@ impl CopyParser {
                 return Err(EngineError::Copy(format!("bad field length {len}")));
             }
         }
-        // second pass: hand the fields out
-        let mut p = 2;
-        for i in 0..n as usize {
-            let len = i32::from_be_bytes([d[p], d[p + 1], d[p + 2], d[p + 3]]);
-            p += 4;
-            if len < 0 {
+        for (i, (start, len)) in bounds.iter().enumerate() {
+            if *len < 0 {
                 field(i, None);
             } else {
-                field(i, Some(&d[p..p + len as usize]));
-                p += len as usize;
+                field(i, Some(&d[*start..*start + *len as usize]));
             }
         }
         Ok(Step::Row(at))

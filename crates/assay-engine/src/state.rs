@@ -8,8 +8,8 @@ use base64::Engine;
 use datasketches::common::SearchCriteria;
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use datasketches::kll::{KllFloat, KllSketch};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// HLL precision: 2^14 registers, relative standard error 1.04/128 ≈ 0.8 %.
 pub const HLL_LG_K: u8 = 14;

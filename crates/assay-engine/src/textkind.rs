@@ -134,10 +134,13 @@ fn email(b: &[u8]) -> bool {
     local_ok && domain_ok
 }
 
-/// What `s` looks like. Values longer than 254 bytes are strings.
+/// What `s` looks like. Values longer than 128 bytes are strings (no other kind is that long in practice).
 pub fn classify(s: &str) -> TextKind {
+    if s.len() > 128 {
+        return TextKind::String;
+    }
     let b = s.trim().as_bytes();
-    if b.is_empty() || b.len() > 254 {
+    if b.is_empty() {
         return TextKind::String;
     }
     let first = b[0];
