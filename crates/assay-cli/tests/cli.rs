@@ -244,6 +244,38 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
     );
     let out = ok(&home, &["containers", "list", "--datastore-id", &src]);
     assert!(out.contains("orders") && out.contains("customers"), "{out}");
+    let out = ok(
+        &home,
+        &[
+            "operations",
+            "profile",
+            "--datastore-id",
+            &src,
+            "--ai-effort",
+            "high",
+        ],
+    );
+    assert!(
+        out.contains("Successfully finished profile operation") && out.contains("fields profiled"),
+        "{out}"
+    );
+    let out = ok(&home, &["checks", "list", "--datastore-id", &src]);
+    assert!(
+        out.contains("expectedSchema") && out.contains("notNull"),
+        "{out}"
+    );
+    let out = assay(
+        &home,
+        &[
+            "operations",
+            "profile",
+            "--datastore-id",
+            &src,
+            "--ai-effort",
+            "extreme",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
 
     let out = ok(
         &home,
@@ -440,6 +472,8 @@ async fn shop(pg: &TestPg) -> (String, String, String) {
             "CREATE SCHEMA sales; CREATE SCHEMA enrich;
              CREATE TABLE sales.orders (id bigserial PRIMARY KEY, total numeric);
              CREATE TABLE sales.customers (id int PRIMARY KEY, email text);
+             INSERT INTO sales.orders (total) SELECT g FROM generate_series(1, 50) g;
+             INSERT INTO sales.customers SELECT g, 'c' || g || '@example.com' FROM generate_series(1, 50) g;
              GRANT USAGE ON SCHEMA sales TO {reader};
              GRANT SELECT ON ALL TABLES IN SCHEMA sales TO {reader};
              GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO {reader};

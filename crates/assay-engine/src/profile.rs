@@ -245,7 +245,7 @@ fn top_values(t: &Top, st: &FieldState, values: u64) -> Vec<Value> {
 /// Ten equal-width buckets between min and max, counted from the quantile sketch.
 fn histogram(st: &FieldState, temporal: bool) -> Option<Vec<Value>> {
     let (lo, hi) = (st.min?, st.max?);
-    let n = st.kll.n();
+    let n = st.moments.n as u64;
     if n == 0 {
         return None;
     }

@@ -169,28 +169,85 @@ impl FieldState {
         }
     }
 
+    /// Counts a value exactly while the field has few distinct values; returns false once the sketches are in
+    /// use (the exact counts were replayed into them when they overflowed).
     #[inline]
-    fn count_bits(&mut self, bits: u64) {
-        let Some(top) = self.top.as_mut() else { return };
+    fn count_bits(&mut self, bits: u64) -> bool {
+        let Some(top) = self.top.as_mut() else {
+            return false;
+        };
         if let Some(c) = top.bits.get_mut(&bits) {
             *c += 1;
+            true
         } else if top.len() >= TOP_LIMIT {
-            self.top = None;
+            self.spill();
+            false
         } else {
             top.bits.insert(bits, 1);
+            true
         }
     }
 
     #[inline]
-    fn count_text(&mut self, s: &str) {
-        let Some(top) = self.top.as_mut() else { return };
+    fn count_text(&mut self, s: &str) -> bool {
+        let Some(top) = self.top.as_mut() else {
+            return false;
+        };
         if let Some(c) = top.text.get_mut(s) {
             *c += 1;
+            true
         } else if top.len() >= TOP_LIMIT {
-            self.top = None;
+            self.spill();
+            false
         } else {
             top.text.insert(s.into(), 1);
+            true
         }
+    }
+
+    /// The number an exact-count key stands for (numbers and instants; booleans have none).
+    fn key_value(&self, bits: u64) -> Option<f64> {
+        match self.kind.family() {
+            Family::Number => Some(f64::from_bits(bits)),
+            Family::Temporal => Some(bits as i64 as f64),
+            _ => None,
+        }
+    }
+
+    /// Leaves exact counting: feeds the distinct values into the HLL sketch and every counted value into the
+    /// quantile sketch, which then take over. The sketches end up as if they had seen every value.
+    fn spill(&mut self) {
+        let Some(top) = self.top.take() else { return };
+        for (bits, count) in &top.bits {
+            self.hll.update(*bits);
+            if let Some(x) = self.key_value(*bits) {
+                if let Ok(v) = KllFloat::<f64>::new(x) {
+                    for _ in 0..*count {
+                        self.kll.update(v);
+                    }
+                }
+            }
+        }
+        for s in top.text.keys() {
+            self.hll.update(&**s);
+        }
+    }
+
+    /// Whether values are still counted exactly (the sketches are not in use yet).
+    pub fn is_exact(&self) -> bool {
+        self.top.is_some()
+    }
+
+    /// Sorted (value, count) pairs of the exact counts, for numbers and instants.
+    fn exact_values(&self) -> Option<Vec<(f64, u64)>> {
+        let top = self.top.as_ref()?;
+        let mut v: Vec<(f64, u64)> = top
+            .bits
+            .iter()
+            .filter_map(|(b, c)| Some((self.key_value(*b)?, *c)))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Some(v)
     }
 
     #[inline]
@@ -205,11 +262,13 @@ impl FieldState {
             self.zeros += 1;
         }
         let bits = if x == 0.0 { 0 } else { x.to_bits() };
+        if self.count_bits(bits) {
+            return;
+        }
         self.hll.update(bits);
         if let Ok(v) = KllFloat::<f64>::new(x) {
             self.kll.update(v);
         }
-        self.count_bits(bits);
     }
 
     /// Adds one binary COPY field (`None` is SQL NULL).
@@ -227,18 +286,20 @@ impl FieldState {
                 self.moments.add(x);
                 self.min = Some(self.min.map_or(x, |m| m.min(x)));
                 self.max = Some(self.max.map_or(x, |m| m.max(x)));
-                self.hll.update(us);
-                if let Ok(v) = KllFloat::<f64>::new(x) {
-                    self.kll.update(v);
+                if !self.count_bits(us as u64) {
+                    self.hll.update(us as u64);
+                    if let Ok(v) = KllFloat::<f64>::new(x) {
+                        self.kll.update(v);
+                    }
                 }
-                self.count_bits(us as u64);
             }
             Value::Bool(b) => {
                 if b {
                     self.trues += 1;
                 }
-                self.hll.update(b);
-                self.count_bits(b as u64);
+                if !self.count_bits(b as u64) {
+                    self.hll.update(b as u64);
+                }
             }
             Value::Text(s) => {
                 let len = if s.is_ascii() {
@@ -250,12 +311,13 @@ impl FieldState {
                 self.len_max = Some(self.len_max.map_or(len, |m| m.max(len)));
                 self.len_sum += len;
                 self.text_kinds[classify(s) as usize] += 1;
-                self.hll.update(s);
-                self.count_text(s);
+                if !self.count_text(s) {
+                    self.hll.update(s);
+                }
             }
             Value::Bytes(b) => {
+                self.spill();
                 self.hll.update(b);
-                self.top = None;
             }
             Value::NonFinite | Value::TemporalInfinite => self.non_finite += 1,
             Value::Invalid => self.invalid += 1,
@@ -281,18 +343,34 @@ impl FieldState {
         for (a, b) in self.text_kinds.iter_mut().zip(other.text_kinds) {
             *a += b;
         }
-        self.top = match (self.top.take(), &other.top) {
-            (Some(mut a), Some(b)) => {
+        match (self.top.as_mut(), &other.top) {
+            (Some(a), Some(b)) => {
+                // both exact: add the counts; too many distinct values between them moves to the sketches
                 for (k, v) in &b.bits {
                     *a.bits.entry(*k).or_insert(0) += v;
                 }
                 for (k, v) in &b.text {
                     *a.text.entry(k.clone()).or_insert(0) += v;
                 }
-                (a.len() <= TOP_LIMIT).then_some(a)
+                if a.len() > TOP_LIMIT {
+                    self.spill();
+                }
             }
-            _ => None,
-        };
+            (_, Some(b)) => {
+                self.spill();
+                let mut replayed = FieldState::new(self.kind);
+                replayed.top = Some(b.clone());
+                replayed.spill();
+                self.merge_sketches(&replayed);
+            }
+            (_, None) => {
+                self.spill();
+                self.merge_sketches(other);
+            }
+        }
+    }
+
+    fn merge_sketches(&mut self, other: &FieldState) {
         let mut u = HllUnion::new(HLL_LG_K).expect("valid HLL parameters");
         u.update(&self.hll);
         u.update(&other.hll);
@@ -305,8 +383,23 @@ impl FieldState {
         self.count - self.nulls
     }
 
-    /// The value at normalised rank `q`, from the quantile sketch.
+    /// The value at normalised rank `q`: exact while values are counted exactly, else from the quantile sketch.
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        if let Some(values) = self.exact_values() {
+            let n: u64 = values.iter().map(|v| v.1).sum();
+            if n == 0 {
+                return None;
+            }
+            let target = (q * n as f64).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (v, c) in &values {
+                seen += c;
+                if seen >= target {
+                    return Some(*v);
+                }
+            }
+            return values.last().map(|v| v.0);
+        }
         self.kll
             .quantile(q, SearchCriteria::Inclusive)
             .ok()
@@ -314,8 +407,27 @@ impl FieldState {
             .map(|v| *v)
     }
 
-    /// Approximate share of values ≤ each split point.
+    /// Share of values ≤ each split point (exact, or from the sketch), with 1.0 appended.
     pub fn cdf(&self, splits: &[f64]) -> Option<Vec<f64>> {
+        if let Some(values) = self.exact_values() {
+            let n: u64 = values.iter().map(|v| v.1).sum();
+            if n == 0 {
+                return None;
+            }
+            let mut out: Vec<f64> = splits
+                .iter()
+                .map(|s| {
+                    values
+                        .iter()
+                        .filter(|v| v.0 <= *s)
+                        .map(|v| v.1)
+                        .sum::<u64>() as f64
+                        / n as f64
+                })
+                .collect();
+            out.push(1.0);
+            return Some(out);
+        }
         let pts: Vec<KllFloat<f64>> = splits
             .iter()
             .filter_map(|s| KllFloat::<f64>::new(*s).ok())
@@ -323,8 +435,12 @@ impl FieldState {
         self.kll.cdf(&pts, SearchCriteria::Inclusive).ok().flatten()
     }
 
+    /// The number of distinct values: exact while counted exactly, else the HLL estimate.
     pub fn distinct_estimate(&self) -> f64 {
-        self.hll.estimate()
+        match &self.top {
+            Some(t) => t.len() as f64,
+            None => self.hll.estimate(),
+        }
     }
 
     pub fn family(&self) -> Family {
@@ -352,8 +468,8 @@ impl FieldState {
             len_sum: self.len_sum,
             text_kinds: self.text_kinds,
             top: self.top.clone(),
-            hll: b64.encode(self.hll.serialize()),
-            kll: b64.encode(self.kll.serialize()),
+            hll: (!self.is_exact()).then(|| b64.encode(self.hll.serialize())),
+            kll: (!self.is_exact()).then(|| b64.encode(self.kll.serialize())),
         };
         serde_json::to_vec(&stored).expect("a state serialises")
     }
@@ -362,16 +478,24 @@ impl FieldState {
         let b64 = base64::engine::general_purpose::STANDARD;
         let s: Stored =
             serde_json::from_slice(bytes).map_err(|e| EngineError::State(e.to_string()))?;
-        let hll = HllSketch::deserialize(
-            &b64.decode(&s.hll)
-                .map_err(|e| EngineError::State(e.to_string()))?,
-        )
-        .map_err(|e| EngineError::State(e.to_string()))?;
-        let kll = KllSketch::deserialize(
-            &b64.decode(&s.kll)
-                .map_err(|e| EngineError::State(e.to_string()))?,
-        )
-        .map_err(|e| EngineError::State(e.to_string()))?;
+        let err = |e: &dyn std::fmt::Display| EngineError::State(e.to_string());
+        let hll = match &s.hll {
+            Some(h) => {
+                HllSketch::deserialize(&b64.decode(h).map_err(|e| err(&e))?).map_err(|e| err(&e))?
+            }
+            None => new_hll(),
+        };
+        let kll = match &s.kll {
+            Some(k) => {
+                KllSketch::deserialize(&b64.decode(k).map_err(|e| err(&e))?).map_err(|e| err(&e))?
+            }
+            None => new_kll(),
+        };
+        if s.top.is_none() && s.hll.is_none() {
+            return Err(EngineError::State(
+                "neither exact counts nor sketches".into(),
+            ));
+        }
         Ok(FieldState {
             kind: s.kind,
             count: s.count,
@@ -437,8 +561,8 @@ struct Stored {
     len_sum: u64,
     text_kinds: [u64; 8],
     top: Option<Top>,
-    hll: String,
-    kll: String,
+    hll: Option<String>,
+    kll: Option<String>,
 }
 
 #[cfg(test)]
@@ -485,7 +609,8 @@ mod tests {
             prop_assert!(close(a.moments.m3, whole.moments.m3) || a.moments.m3.abs() < 1e-3 * whole.moments.m2.powf(1.5).max(1.0));
             // small sets: the sketches are exact
             prop_assert!((a.distinct_estimate() - whole.distinct_estimate()).abs() < 1e-6 * whole.distinct_estimate().max(1.0) + 0.5);
-            prop_assert_eq!(a.kll.n(), whole.kll.n());
+            prop_assert_eq!(a.quantile(0.5), whole.quantile(0.5));
+            prop_assert_eq!(a.is_exact(), whole.is_exact());
         }
 
         #[test]
@@ -501,6 +626,52 @@ mod tests {
             prop_assert_eq!(a.text_kinds, whole.text_kinds);
             prop_assert_eq!(&a.top, &whole.top);
         }
+    }
+
+    #[test]
+    fn exact_counts_spill_into_sketches_without_losing_values() {
+        // 100 distinct values, each twice: exact until the 65th distinct value, sketches afterwards
+        let vals: Vec<Option<Vec<u8>>> = (0..200).map(|i| Some(int8(i % 100))).collect();
+        let s = state_of(Kind::Int8, &vals);
+        assert!(!s.is_exact());
+        assert!(
+            (s.distinct_estimate() - 100.0).abs() < 1.0,
+            "{}",
+            s.distinct_estimate()
+        );
+        assert_eq!(s.quantile(0.5), Some(49.0));
+        assert_eq!(
+            s.kll.n(),
+            200,
+            "the replayed counts reach the quantile sketch"
+        );
+        // two exact halves whose union overflows
+        let a_vals: Vec<Option<Vec<u8>>> = (0..60).map(|i| Some(int8(i))).collect();
+        let b_vals: Vec<Option<Vec<u8>>> = (40..100).map(|i| Some(int8(i))).collect();
+        let mut a = state_of(Kind::Int8, &a_vals);
+        let b = state_of(Kind::Int8, &b_vals);
+        assert!(a.is_exact() && b.is_exact());
+        a.merge(&b);
+        assert!(!a.is_exact());
+        assert!((a.distinct_estimate() - 100.0).abs() < 1.0);
+        assert_eq!(a.kll.n(), 120);
+        // exact one side, sketched other side
+        let mut c = state_of(Kind::Int8, &a_vals);
+        c.merge(&s);
+        assert!((c.distinct_estimate() - 100.0).abs() < 1.0);
+        assert_eq!(c.kll.n(), 260);
+        // exact quantiles for few distinct values
+        let few: Vec<Option<Vec<u8>>> = [1, 1, 1, 2, 9].iter().map(|v| Some(int8(*v))).collect();
+        let f = state_of(Kind::Int8, &few);
+        assert!(f.is_exact());
+        assert_eq!(
+            (f.quantile(0.5), f.quantile(1.0), f.quantile(0.0)),
+            (Some(1.0), Some(9.0), Some(1.0))
+        );
+        assert_eq!(f.distinct_estimate(), 3.0);
+        let back = FieldState::from_bytes(&f.to_bytes()).unwrap();
+        assert!(back.is_exact());
+        assert_eq!(back.quantile(0.9), Some(9.0));
     }
 
     #[test]

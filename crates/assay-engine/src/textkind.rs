@@ -69,7 +69,7 @@ fn fractional(b: &[u8]) -> bool {
         }
         None => digits(mantissa) && exp.is_some(),
     };
-    ok_m && exp.is_none_or(|e| integral(e))
+    ok_m && exp.is_none_or(integral)
 }
 
 fn boolean(b: &[u8]) -> bool {
