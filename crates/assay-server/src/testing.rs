@@ -42,20 +42,26 @@ impl Outcome {
     }
 }
 
-/// Tests a connection against `database`.
-pub async fn connection(resolver: &Resolver, spec: &ConnectionSpec, database: &str) -> Outcome {
-    let params = match (Endpoint {
+/// Resolves secrets and connects.
+async fn open(
+    resolver: &Resolver,
+    spec: &ConnectionSpec,
+    database: &str,
+) -> Result<(assay_postgres::ConnectParams, tokio_postgres::Client), PgError> {
+    let params = Endpoint {
         connection: spec,
         database,
-    })
+    }
     .resolve(resolver)
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => return Outcome::failed(e),
-    };
-    let client = match params.connect().await {
-        Ok(c) => c,
+    .await?;
+    let client = params.connect().await?;
+    Ok((params, client))
+}
+
+/// Tests a connection against `database`.
+pub async fn connection(resolver: &Resolver, spec: &ConnectionSpec, database: &str) -> Outcome {
+    let (params, client) = match open(resolver, spec, database).await {
+        Ok(pc) => pc,
         Err(e) => return Outcome::failed(e),
     };
     match client
@@ -86,18 +92,8 @@ pub async fn datastore(
     schema: &str,
     enrichment: bool,
 ) -> Outcome {
-    let params = match (Endpoint {
-        connection: spec,
-        database,
-    })
-    .resolve(resolver)
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => return Outcome::failed(e),
-    };
-    let client = match params.connect().await {
-        Ok(c) => c,
+    let (params, client) = match open(resolver, spec, database).await {
+        Ok(pc) => pc,
         Err(e) => return Outcome::failed(e),
     };
     let role = if enrichment {

@@ -84,9 +84,7 @@ const COLS: &str = "k.id, k.datastore_id, d.name, k.name, k.table_type, k.row_es
 const CONTAINER_TYPE: &str =
     "CASE WHEN k.table_type IN ('view', 'materialized_view') THEN 'view' ELSE 'table' END";
 
-const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
-    WHERE dt.datastore_id = d.id AND (t.name = 'Public' OR EXISTS \
-    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+const VISIBLE: &str = crate::visible!("d.id");
 
 fn container_of(r: &tokio_postgres::Row) -> ContainerRecord {
     let pk: Value = r.get(6);
@@ -296,20 +294,8 @@ impl Store {
             &filter.container_types,
             &filter.name,
         ];
-        let total: i64 = c
-            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
-            .await?
-            .get(0);
-        let offset = (page - 1) * size;
-        let mut all = args.to_vec();
-        all.push(&size);
-        all.push(&offset);
-        let rows = c
-            .query(
-                &format!("SELECT {COLS} FROM {from} WHERE {cond} ORDER BY k.id LIMIT $6 OFFSET $7"),
-                &all,
-            )
-            .await?;
+        let (rows, total) =
+            crate::db::paged(&c, COLS, from, &cond, "k.id", &args, page, size).await?;
         Ok((rows.iter().map(container_of).collect(), total))
     }
 

@@ -47,9 +47,7 @@ pub struct CheckRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
-    WHERE dt.datastore_id = k.datastore_id AND (t.name = 'Public' OR EXISTS \
-    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+const VISIBLE: &str = crate::visible!("k.datastore_id");
 
 const COLS: &str = "q.id, q.container_id, k.name, k.table_type, k.datastore_id, q.rule_type, q.description, q.fields, \
     q.coverage, q.filter, q.properties, q.status, q.inferred, q.tags, q.additional_metadata, q.created, q.updated, \
@@ -170,20 +168,8 @@ impl Store {
             &f.rule_types,
             &f.status,
         ];
-        let total: i64 = c
-            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
-            .await?
-            .get(0);
-        let offset = (page - 1) * size;
-        let mut all = args.to_vec();
-        all.push(&size);
-        all.push(&offset);
-        let rows = c
-            .query(
-                &format!("SELECT {COLS} FROM {from} WHERE {cond} ORDER BY q.id LIMIT $7 OFFSET $8"),
-                &all,
-            )
-            .await?;
+        let (rows, total) =
+            crate::db::paged(&c, COLS, from, &cond, "q.id", &args, page, size).await?;
         Ok((rows.iter().map(check_of).collect(), total))
     }
 

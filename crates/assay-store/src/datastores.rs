@@ -34,9 +34,7 @@ pub struct DatastoreRecord {
 }
 
 /// The visibility predicate on `d` for parameters `$1` (is admin) and `$2` (user id).
-const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
-    WHERE dt.datastore_id = d.id AND (t.name = 'Public' OR EXISTS \
-    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+const VISIBLE: &str = crate::visible!("d.id");
 
 const COLS: &str = "d.id, d.name, d.database, d.schema, d.description, d.enrichment_only, d.enrichment_prefix, \
     d.enrichment_source_record_limit, d.high_count_rollup_threshold, d.enrichment_remediation_strategy, \
@@ -202,26 +200,9 @@ impl Store {
             &filter.enrichment_only,
             &types,
         ];
-        let total: i64 = c
-            .query_one(
-                &format!("SELECT count(*) FROM datastores d JOIN connections c ON c.id = d.connection_id WHERE {cond}"),
-                &args,
-            )
-            .await?
-            .get(0);
-        let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args.to_vec();
-        let offset = (page - 1) * size;
-        all.push(&size);
-        all.push(&offset);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {COLS} FROM datastores d JOIN connections c ON c.id = d.connection_id WHERE {cond} \
-                     ORDER BY d.id LIMIT $6 OFFSET $7"
-                ),
-                &all,
-            )
-            .await?;
+        let from = "datastores d JOIN connections c ON c.id = d.connection_id";
+        let (rows, total) =
+            crate::db::paged(&c, COLS, from, &cond, "d.id", &args, page, size).await?;
         Ok((rows.iter().map(record).collect(), total))
     }
 

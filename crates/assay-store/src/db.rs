@@ -10,6 +10,20 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// The one visibility predicate for a datastore id expression (`d.id`, `k.datastore_id`): admins (`$1`) see
+/// everything; user `$2` sees datastores of the teams they belong to and of `Public`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! visible {
+    ($datastore:literal) => {
+        concat!(
+            "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id WHERE dt.datastore_id = ",
+            $datastore,
+            " AND (t.name = 'Public' OR EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))"
+        )
+    };
+}
+
 const MIGRATION_LOCK: i64 = 0x4153_5341_5900_0001;
 
 /// Who is asking: admins see everything; others see the datastores of their teams and of `Public`.
@@ -118,4 +132,35 @@ impl Store {
         self.client().await?.query_one("SELECT 1", &[]).await?;
         Ok(())
     }
+}
+
+/// One page of `SELECT cols FROM from WHERE cond ORDER BY order` and the total count; `args` bind `$1..$n` and
+/// the page takes `$n+1` (limit) and `$n+2` (offset).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn paged(
+    c: &tokio_postgres::Client,
+    cols: &str,
+    from: &str,
+    cond: &str,
+    order: &str,
+    args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    page: i64,
+    size: i64,
+) -> Result<(Vec<tokio_postgres::Row>, i64), StoreError> {
+    let total: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), args)
+        .await?
+        .get(0);
+    let offset = (page - 1) * size;
+    let mut all = args.to_vec();
+    all.push(&size);
+    all.push(&offset);
+    let n = args.len();
+    let sql = format!(
+        "SELECT {cols} FROM {from} WHERE {cond} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let rows = c.query(&sql, &all).await?;
+    Ok((rows, total))
 }

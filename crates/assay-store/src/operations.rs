@@ -39,9 +39,7 @@ pub struct OperationFilter {
 const COLS: &str = "o.id, o.type, o.datastore_id, d.name, o.params, o.result, o.message, o.detail, o.status, \
     o.triggered_by, o.abort_requested, o.aborted_by, o.created, o.start_time, o.end_time";
 
-const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
-    WHERE dt.datastore_id = d.id AND (t.name = 'Public' OR EXISTS \
-    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+const VISIBLE: &str = crate::visible!("d.id");
 
 fn op_of(r: &tokio_postgres::Row) -> OperationRecord {
     OperationRecord {
@@ -128,24 +126,13 @@ impl Store {
             &f.start_date,
             &f.end_date,
         ];
-        let total: i64 = c
-            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
-            .await?
-            .get(0);
-        let order = if f.ascending { "ASC" } else { "DESC" };
-        let offset = (page - 1) * size;
-        let mut all = args.to_vec();
-        all.push(&size);
-        all.push(&offset);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {COLS} FROM {from} WHERE {cond} ORDER BY o.created {order}, o.id {order} \
-                     LIMIT $9 OFFSET $10"
-                ),
-                &all,
-            )
-            .await?;
+        let order = if f.ascending {
+            "o.created ASC, o.id ASC"
+        } else {
+            "o.created DESC, o.id DESC"
+        };
+        let (rows, total) =
+            crate::db::paged(&c, COLS, from, &cond, order, &args, page, size).await?;
         Ok((rows.iter().map(op_of).collect(), total))
     }
 

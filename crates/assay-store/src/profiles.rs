@@ -98,9 +98,7 @@ fn cp_of(r: &tokio_postgres::Row) -> ContainerProfileRecord {
     }
 }
 
-const VISIBLE: &str = "($1::bool OR EXISTS (SELECT 1 FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id \
-    WHERE dt.datastore_id = k.datastore_id AND (t.name = 'Public' OR EXISTS \
-    (SELECT 1 FROM team_members m WHERE m.team_id = t.id AND m.user_id = $2::bigint))))";
+const VISIBLE: &str = crate::visible!("k.datastore_id");
 
 impl Store {
     /// Saves a container profile and its field profiles in one transaction and makes it the container's latest.
@@ -206,19 +204,18 @@ impl Store {
         size: i64,
     ) -> Result<(Vec<ContainerProfileRecord>, i64), StoreError> {
         let c = self.client().await?;
-        let total: i64 = c
-            .query_one(
-                "SELECT count(*) FROM container_profiles WHERE container_id = $1",
-                &[&container_id],
-            )
-            .await?
-            .get(0);
-        let rows = c
-            .query(
-                &format!("SELECT {CP_COLS} FROM container_profiles p WHERE p.container_id = $1 ORDER BY p.id DESC LIMIT $2 OFFSET $3"),
-                &[&container_id, &size, &((page - 1) * size)],
-            )
-            .await?;
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&container_id];
+        let (rows, total) = crate::db::paged(
+            &c,
+            CP_COLS,
+            "container_profiles p",
+            "p.container_id = $1",
+            "p.id DESC",
+            &args,
+            page,
+            size,
+        )
+        .await?;
         Ok((rows.iter().map(cp_of).collect(), total))
     }
 
@@ -247,23 +244,18 @@ impl Store {
             &datastores,
             &profile_id,
         ];
-        let total: i64 = c
-            .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), &args)
-            .await?
-            .get(0);
-        let offset = (page - 1) * size;
-        let mut all = args.to_vec();
-        all.push(&size);
-        all.push(&offset);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT f.id, f.container_profile_id, f.container_id, f.field_id, f.name, f.profile, f.created \
-                     FROM {from} WHERE {cond} ORDER BY f.container_id, f.id LIMIT $6 OFFSET $7"
-                ),
-                &all,
-            )
-            .await?;
+        let cols = "f.id, f.container_profile_id, f.container_id, f.field_id, f.name, f.profile, f.created";
+        let (rows, total) = crate::db::paged(
+            &c,
+            cols,
+            from,
+            &cond,
+            "f.container_id, f.id",
+            &args,
+            page,
+            size,
+        )
+        .await?;
         let items = rows
             .iter()
             .map(|r| FieldProfileRecord {

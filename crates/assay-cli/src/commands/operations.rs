@@ -164,20 +164,8 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if !include.is_empty() {
                     body["include"] = json!(include);
                 }
-                let op = c.post("/operations/run", &body).await?;
-                let id = op["id"].as_i64().unwrap_or_default();
-                printer::line(format!("Started sync operation {id} for datastore {ds}"));
-                if background {
-                    continue;
-                }
-                let done = wait(
-                    &c,
-                    id,
-                    Duration::from_secs(poll_interval.max(1)),
-                    Duration::from_secs(timeout),
-                )
-                .await?;
-                if !report(&done) {
+                let timing = (background, poll_interval, timeout);
+                if !start_and_wait(&c, ds, &body, timing).await? {
                     outcome = Outcome::Failed;
                 }
             }
@@ -215,20 +203,8 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if full {
                     body["incremental"] = json!(false);
                 }
-                let op = c.post("/operations/run", &body).await?;
-                let id = op["id"].as_i64().unwrap_or_default();
-                printer::line(format!("Started profile operation {id} for datastore {ds}"));
-                if background {
-                    continue;
-                }
-                let done = wait(
-                    &c,
-                    id,
-                    Duration::from_secs(poll_interval.max(1)),
-                    Duration::from_secs(timeout),
-                )
-                .await?;
-                if !report(&done) {
+                let timing = (background, poll_interval, timeout);
+                if !start_and_wait(&c, ds, &body, timing).await? {
                     outcome = Outcome::Failed;
                 }
             }
@@ -287,6 +263,32 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Starts an operation and, unless in the background, waits for it and reports; false when it failed.
+async fn start_and_wait(
+    c: &Client,
+    ds: i64,
+    body: &Value,
+    (background, poll, timeout): (bool, u64, u64),
+) -> Result<bool> {
+    let op = c.post("/operations/run", body).await?;
+    let id = op["id"].as_i64().unwrap_or_default();
+    printer::line(format!(
+        "Started {} operation {id} for datastore {ds}",
+        op["type"].as_str().unwrap_or("an")
+    ));
+    if background {
+        return Ok(true);
+    }
+    let done = wait(
+        c,
+        id,
+        Duration::from_secs(poll.max(1)),
+        Duration::from_secs(timeout),
+    )
+    .await?;
+    Ok(report(&done))
 }
 
 /// Polls until `end_time` is set, showing progress.
