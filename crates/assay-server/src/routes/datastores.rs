@@ -220,6 +220,13 @@ async fn team_ids(
     })
 }
 
+/// The datastore of a path id, if the user may see it.
+async fn load(s: &AppState, u: &AuthUser, raw: &str) -> Result<DatastoreRecord, ApiError> {
+    Ok(s.store
+        .datastore(id(raw, "datastore")?, &u.viewer())
+        .await?)
+}
+
 async fn render(s: &AppState, rec: &DatastoreRecord) -> Result<Value, ApiError> {
     let filter = OperationFilter {
         datastores: vec![rec.id],
@@ -314,10 +321,7 @@ pub async fn get_one(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = s
-        .store
-        .datastore(id(&raw, "datastore")?, &u.viewer())
-        .await?;
+    let rec = load(&s, &u, &raw).await?;
     Ok(Json(render(&s, &rec).await?))
 }
 
@@ -371,10 +375,7 @@ pub async fn delete(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let rec = s
-        .store
-        .datastore(id(&raw, "datastore")?, &u.viewer())
-        .await?;
+    let rec = load(&s, &u, &raw).await?;
     if !rec.linked_datastores.is_empty() {
         let names: Vec<String> = rec
             .linked_datastores
@@ -397,10 +398,7 @@ pub async fn test(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = s
-        .store
-        .datastore(id(&raw, "datastore")?, &u.viewer())
-        .await?;
+    let rec = load(&s, &u, &raw).await?;
     let conn = s.store.connection(rec.connection_id).await?;
     let outcome = testing::datastore(
         &s.resolver,
@@ -452,10 +450,7 @@ pub async fn schemas(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = s
-        .store
-        .datastore(id(&raw, "datastore")?, &u.viewer())
-        .await?;
+    let rec = load(&s, &u, &raw).await?;
     let conn = s.store.connection(rec.connection_id).await?;
     let params = assay_postgres::Endpoint {
         connection: &conn.spec,
@@ -530,10 +525,7 @@ pub async fn unlink(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let rec = s
-        .store
-        .datastore(id(&raw, "datastore")?, &u.viewer())
-        .await?;
+    let rec = load(&s, &u, &raw).await?;
     s.store.unlink_enrichment(rec.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
