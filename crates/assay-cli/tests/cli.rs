@@ -237,6 +237,69 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
         "{text}"
     );
 
+    // a datastore before saving: the read-only role as an enrichment store fails with the GRANTs to run
+    let out = assay(
+        &home,
+        &[
+            "datastores",
+            "test",
+            "--connection-name",
+            "your_connection_name",
+            "--database",
+            &db,
+            "--schema",
+            "sales",
+            "--enrichment-only",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("GRANT CREATE ON SCHEMA \"sales\""), "{text}");
+    // Test Connection before saving: good and bad credentials
+    let out = ok(
+        &home,
+        &[
+            "connections",
+            "test",
+            "--type",
+            "postgresql",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &reader,
+            "--password",
+            "readerpw",
+            "--database",
+            &db,
+        ],
+    );
+    assert!(
+        out.contains("Unsaved connection: test passed successfully"),
+        "{out}"
+    );
+    let out = assay(
+        &home,
+        &[
+            "connections",
+            "test",
+            "--type",
+            "postgresql",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &reader,
+            "--password",
+            "nope",
+            "--database",
+            &db,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("28P01"));
     let out = ok(&home, &["operations", "sync", "--datastore-id", &src]);
     assert!(
         out.contains("Successfully finished sync operation"),

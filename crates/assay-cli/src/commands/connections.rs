@@ -186,10 +186,13 @@ pub enum ConnectionsCmd {
         #[arg(long)]
         id: i64,
     },
-    /// Test a saved connection; flags override values for this test only
+    /// Test a saved connection (--id; flags override values for this test only), or an unsaved one (--type
+    /// and the connection flags)
     Test {
-        #[arg(long)]
-        id: i64,
+        #[arg(long, required_unless_present = "connection_type")]
+        id: Option<i64>,
+        #[arg(long = "type")]
+        connection_type: Option<String>,
         /// Database to connect to (default: the first datastore's, else postgres)
         #[arg(long)]
         database: Option<String>,
@@ -266,6 +269,7 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
         }
         ConnectionsCmd::Test {
             id,
+            connection_type,
             database,
             props,
         } => {
@@ -274,10 +278,22 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
             if let Some(d) = database {
                 body.insert("database".into(), json!(d));
             }
-            let v = c
-                .post(&format!("/connections/{id}/test"), &Value::Object(body))
-                .await?;
-            return Ok(report_test(&format!("Connection {id}"), &v));
+            let (path, what) = match (id, connection_type) {
+                (Some(id), _) => (
+                    format!("/connections/{id}/test"),
+                    format!("Connection {id}"),
+                ),
+                (None, Some(t)) => {
+                    body.insert("type".into(), json!(t));
+                    (
+                        "/connections/test".to_string(),
+                        "Unsaved connection".to_string(),
+                    )
+                }
+                (None, None) => bail!("give --id, or --type and the connection flags"),
+            };
+            let v = c.post(&path, &Value::Object(body)).await?;
+            return Ok(report_test(&what, &v));
         }
     }
     Ok(Outcome::Ok)

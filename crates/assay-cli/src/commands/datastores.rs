@@ -83,10 +83,20 @@ pub enum DatastoresCmd {
         #[arg(long)]
         id: i64,
     },
-    /// Same as verify
+    /// Test a saved datastore (--id, same as verify), or one not saved yet (a connection, database and schema)
     Test {
+        #[arg(long, required_unless_present_any = ["connection_id", "connection_name"])]
+        id: Option<i64>,
         #[arg(long)]
-        id: i64,
+        connection_id: Option<i64>,
+        #[arg(long)]
+        connection_name: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        schema: Option<String>,
+        #[arg(long)]
+        enrichment_only: bool,
     },
     /// Link (--link EID) or unlink (--unlink) the enrichment datastore
     Enrichment {
@@ -247,11 +257,31 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             c.delete(&format!("/datastores/{id}")).await?;
             printer::line(format!("Datastore {id} deleted."));
         }
-        DatastoresCmd::Verify { id } | DatastoresCmd::Test { id } => {
+        DatastoresCmd::Verify { id } | DatastoresCmd::Test { id: Some(id), .. } => {
             let v = c
                 .post(&format!("/datastores/{id}/connection"), &json!({}))
                 .await?;
             return Ok(report_test(&format!("Datastore {id}"), &v));
+        }
+        DatastoresCmd::Test {
+            id: None,
+            connection_id,
+            connection_name,
+            database,
+            schema,
+            enrichment_only,
+        } => {
+            let connection_id = match (connection_id, connection_name) {
+                (Some(id), _) => id,
+                (None, Some(n)) => c.connection_id(&n).await?,
+                (None, None) => bail!(
+                    "give --id, or --connection-id/--connection-name with --database and --schema"
+                ),
+            };
+            let body = json!({"connection_id": connection_id, "database": database, "schema": schema,
+                              "enrichment_only": enrichment_only});
+            let v = c.post("/datastores/connection", &body).await?;
+            return Ok(report_test("Unsaved datastore", &v));
         }
         DatastoresCmd::Enrichment {
             id,
