@@ -175,10 +175,7 @@ pub async fn read(
     } else {
         vec![None]
     };
-    let mut clients = vec![first];
-    while clients.len() < ranges.len() {
-        clients.push(params.connect().await?);
-    }
+    drop(first);
     let casts: Vec<Option<String>> = plan
         .columns
         .iter()
@@ -186,7 +183,7 @@ pub async fn read(
         .map(|(c, (_, cast))| cast.map(|t| format!("{} ({}) was read as {t}", c.name, c.typname)))
         .collect();
     let mut tasks = Vec::new();
-    for (client, range) in clients.into_iter().zip(ranges.iter().copied()) {
+    for range in ranges.iter().copied() {
         let sql = copy_sql(plan, range);
         let watermark = match &plan.rows {
             Rows::All => None,
@@ -197,8 +194,21 @@ pub async fn read(
         let kinds: Vec<Kind> = kinds(plan).into_iter().map(|(k, _)| k).collect();
         let progress = progress.clone();
         let params = params.clone();
-        tasks.push(tokio::spawn(async move {
-            partition(client, &params, sql, watermark, kinds, progress).await
+        // Each partition runs on its own thread with a single-threaded runtime holding both its connection and
+        // its decoding: no hand-offs between worker threads per message, and the decoding never occupies the
+        // threads that serve the API.
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| PgError::Property {
+                    field: "profile".into(),
+                    message: e.to_string(),
+                })?;
+            rt.block_on(async move {
+                let client = params.connect().await?;
+                partition(client, &params, sql, watermark, kinds, progress).await
+            })
         }));
     }
     let mut states: Option<Vec<FieldState>> = None;
