@@ -286,8 +286,11 @@ async fn profile_container(
     // can this run read only the new rows?
     let mut base: Option<(Vec<FieldState>, i32, i64)> = None;
     if let (true, None, Some(p), Some(strat)) = (s.allow_incremental, s.limit, &prev, &strategy) {
-        let drifted = matches!((p.mutations, now_mutations), (Some(a), Some(b)) if b != a);
-        if !p.sampled && p.watermark.is_some() && p.increments < REBASE_AFTER_INCREMENTS && !drifted
+        let drifted = matches!((p.profile.mutations, now_mutations), (Some(a), Some(b)) if b != a);
+        if !p.profile.sampled
+            && p.profile.watermark.is_some()
+            && p.profile.increments < REBASE_AFTER_INCREMENTS
+            && !drifted
         {
             let stored = state.store.profile_states(p.id).await.map_err(store_err)?;
             let same_fields = stored.len() == fields.len()
@@ -298,7 +301,7 @@ async fn profile_container(
                 .collect();
             let _ = strat;
             if let (true, Some(states)) = (same_fields, states) {
-                base = Some((states, p.increments + 1, p.id));
+                base = Some((states, p.profile.increments + 1, p.id));
             } else {
                 note =
                     Some("the fields changed since the last profile: profiled in full".to_string());
@@ -308,7 +311,7 @@ async fn profile_container(
                 "rows were updated or deleted since the last profile: profiled in full to re-base"
                     .to_string(),
             );
-        } else if p.increments >= REBASE_AFTER_INCREMENTS {
+        } else if p.profile.increments >= REBASE_AFTER_INCREMENTS {
             note = Some(format!(
                 "re-based in full after {REBASE_AFTER_INCREMENTS} incremental profiles"
             ));
@@ -321,7 +324,7 @@ async fn profile_container(
     }
     let rows = match (&base, strategy.as_deref(), &prev) {
         (Some(_), Some("postgresql"), Some(p)) => Rows::CommittedAfter {
-            watermark: p.watermark.clone().unwrap_or_default(),
+            watermark: p.profile.watermark.clone().unwrap_or_default(),
         },
         (Some(_), Some(_), Some(p)) => {
             let f = fields
@@ -331,7 +334,7 @@ async fn profile_container(
                 Some(f) => Rows::After {
                     column: f.name.clone(),
                     sql_type: f.native_type.clone(),
-                    watermark: p.watermark.clone().unwrap_or_default(),
+                    watermark: p.profile.watermark.clone().unwrap_or_default(),
                 },
                 None => {
                     base = None;
@@ -370,7 +373,7 @@ async fn profile_container(
             .iter()
             .position(|f| Some(&f.name) == c.incremental_field_name.as_ref())
             .and_then(|i| watermark_of(&states[i], &fields[i]))
-            .or_else(|| prev.as_ref().and_then(|p| p.watermark.clone())),
+            .or_else(|| prev.as_ref().and_then(|p| p.profile.watermark.clone())),
         None => None,
     };
     let profiles: Vec<FieldProfile> = fields

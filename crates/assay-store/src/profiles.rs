@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-/// A container profile to save.
-#[derive(Debug, Clone)]
+/// A container profile: what is saved, and (inside [`ContainerProfileRecord`]) what is read back.
+#[derive(Debug, Clone, Serialize)]
 pub struct NewContainerProfile {
     pub operation_id: Option<i64>,
     pub container_id: i64,
@@ -36,27 +36,14 @@ pub struct NewFieldProfile {
     pub state: Option<Vec<u8>>,
 }
 
+/// A saved container profile: its id, creation time and field count, and the profile itself (flattened in JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerProfileRecord {
     pub id: i64,
-    pub operation_id: Option<i64>,
-    pub container_id: i64,
     pub created: DateTime<Utc>,
-    pub records_count: i64,
-    pub records_processed: i64,
     pub field_count: i32,
-    pub bytes: Option<i64>,
-    pub duration_ms: i64,
-    pub partitions: i32,
-    pub sampled: bool,
-    pub sample_limit: Option<i64>,
-    pub incremental: bool,
-    pub strategy: Option<String>,
-    pub watermark: Option<String>,
-    pub increments: i32,
-    pub mutations: Option<i64>,
-    pub parent_profile_id: Option<i64>,
-    pub message: Option<String>,
+    #[serde(flatten)]
+    pub profile: NewContainerProfile,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,24 +64,26 @@ const CP_COLS: &str = "p.id, p.operation_id, p.container_id, p.created, p.record
 fn cp_of(r: &tokio_postgres::Row) -> ContainerProfileRecord {
     ContainerProfileRecord {
         id: r.get(0),
-        operation_id: r.get(1),
-        container_id: r.get(2),
         created: r.get(3),
-        records_count: r.get(4),
-        records_processed: r.get(5),
         field_count: r.get(6),
-        bytes: r.get(7),
-        duration_ms: r.get(8),
-        partitions: r.get(9),
-        sampled: r.get(10),
-        sample_limit: r.get(11),
-        incremental: r.get(12),
-        strategy: r.get(13),
-        watermark: r.get(14),
-        increments: r.get(15),
-        parent_profile_id: r.get(16),
-        message: r.get(17),
-        mutations: r.get(18),
+        profile: NewContainerProfile {
+            operation_id: r.get(1),
+            container_id: r.get(2),
+            records_count: r.get(4),
+            records_processed: r.get(5),
+            bytes: r.get(7),
+            duration_ms: r.get(8),
+            partitions: r.get(9),
+            sampled: r.get(10),
+            sample_limit: r.get(11),
+            incremental: r.get(12),
+            strategy: r.get(13),
+            watermark: r.get(14),
+            increments: r.get(15),
+            parent_profile_id: r.get(16),
+            message: r.get(17),
+            mutations: r.get(18),
+        },
     }
 }
 
