@@ -7,5 +7,6 @@ pub mod datastore;
 pub mod error;
 pub mod operation;
 pub mod placeholder;
+pub mod rules;
 
 pub use error::{CoreError, FieldError};

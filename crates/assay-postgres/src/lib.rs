@@ -9,6 +9,7 @@ mod error;
 pub mod ident;
 pub mod preflight;
 pub mod profile;
+pub mod scan;
 pub mod tls;
 
 pub use classify::Diagnosis;

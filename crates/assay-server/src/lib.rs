@@ -9,6 +9,7 @@ mod params;
 mod profiler;
 mod routes;
 pub mod runner;
+mod scanner;
 mod testing;
 mod views;
 

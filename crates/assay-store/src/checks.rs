@@ -45,13 +45,23 @@ pub struct CheckRecord {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    pub anomaly_message_field: Option<String>,
+    pub owner_id: Option<i64>,
+    pub weight: i32,
+    pub last_asserted: Option<DateTime<Utc>>,
+    pub is_passing: Option<bool>,
+    pub status_message: Option<String>,
+    pub last_editor: Option<String>,
+    pub anomaly_count: i64,
 }
 
 const VISIBLE: &str = crate::visible!("k.datastore_id");
 
 const COLS: &str = "q.id, q.container_id, k.name, k.table_type, k.datastore_id, q.rule_type, q.description, q.fields, \
     q.coverage, q.filter, q.properties, q.status, q.inferred, q.tags, q.additional_metadata, q.created, q.updated, \
-    q.deleted_at";
+    q.deleted_at, q.anomaly_message_field, q.owner_id, q.weight, q.last_asserted, q.is_passing, q.status_message, \
+    q.last_editor, (SELECT count(*) FROM anomaly_checks ac JOIN anomalies a ON a.id = ac.anomaly_id \
+    WHERE ac.check_id = q.id AND a.archived_at IS NULL)";
 
 fn check_of(r: &tokio_postgres::Row) -> CheckRecord {
     let fields: Value = r.get(7);
@@ -81,7 +91,46 @@ fn check_of(r: &tokio_postgres::Row) -> CheckRecord {
         created: r.get(15),
         updated: r.get(16),
         deleted_at: r.get(17),
+        anomaly_message_field: r.get(18),
+        owner_id: r.get(19),
+        weight: r.get(20),
+        last_asserted: r.get(21),
+        is_passing: r.get(22),
+        status_message: r.get(23),
+        last_editor: r.get(24),
+        anomaly_count: r.get(25),
     }
+}
+
+/// An authored check (create), or the full new definition of one (update: `container_id` and `rule_type` are
+/// then ignored).
+#[derive(Debug, Clone)]
+pub struct CheckInput {
+    pub container_id: i64,
+    pub rule_type: String,
+    pub description: String,
+    pub fields: Vec<String>,
+    pub coverage: Option<f64>,
+    pub filter: Option<String>,
+    pub properties: Value,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub additional_metadata: Value,
+    pub anomaly_message_field: Option<String>,
+    pub owner_id: Option<i64>,
+}
+
+/// A check as a scan runs it.
+#[derive(Debug, Clone)]
+pub struct ScanCheckRecord {
+    pub id: i64,
+    pub rule_type: String,
+    pub fields: Vec<String>,
+    pub coverage: Option<f64>,
+    pub filter: Option<String>,
+    pub properties: Value,
+    pub tags: Value,
+    pub weight: i32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -183,6 +232,165 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("quality check {id} not found")))?;
         Ok(check_of(&row))
+    }
+
+    pub async fn create_check(&self, k: &CheckInput, editor: &str) -> Result<i64, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO quality_checks (container_id, rule_type, description, fields, coverage, filter, properties, \
+                   status, inferred, tags, additional_metadata, anomaly_message_field, owner_id, last_editor) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, $9, $10, $11, $12, $13) RETURNING id",
+                &[
+                    &k.container_id,
+                    &k.rule_type,
+                    &k.description,
+                    &serde_json::json!(k.fields),
+                    &k.coverage,
+                    &k.filter,
+                    &k.properties,
+                    &k.status,
+                    &serde_json::json!(k.tags),
+                    &k.additional_metadata,
+                    &k.anomaly_message_field,
+                    &k.owner_id,
+                    &editor,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Replaces a check's definition. Changing fields, coverage, filter or properties makes an inferred check
+    /// authored (profiles leave it alone from then on); description, tags, metadata and status do not.
+    pub async fn update_check(
+        &self,
+        id: i64,
+        k: &CheckInput,
+        editor: &str,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE quality_checks SET \
+                   inferred = inferred AND fields = $3 AND coverage IS NOT DISTINCT FROM $4 \
+                              AND filter IS NOT DISTINCT FROM $5 AND properties = $6, \
+                   description = $2, fields = $3, coverage = $4, filter = $5, properties = $6, status = $7, \
+                   tags = $8, additional_metadata = $9, anomaly_message_field = $10, \
+                   owner_id = coalesce($11, owner_id), last_editor = $12, updated = now(), \
+                   deleted_at = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE deleted_at END, \
+                   status_message = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE status_message END \
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &k.description,
+                    &serde_json::json!(k.fields),
+                    &k.coverage,
+                    &k.filter,
+                    &k.properties,
+                    &k.status,
+                    &serde_json::json!(k.tags),
+                    &k.additional_metadata,
+                    &k.anomaly_message_field,
+                    &k.owner_id,
+                    &editor,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "quality check {id} not found"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Archives (`status` Discarded or Invalid, `deleted_at` set) or deletes a check; with `delete_anomalies`
+    /// its anomalies go too.
+    pub async fn delete_check(
+        &self,
+        id: i64,
+        archive: bool,
+        status: &str,
+        delete_anomalies: bool,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if delete_anomalies {
+            tx.execute(
+                "DELETE FROM anomalies WHERE id IN (SELECT anomaly_id FROM anomaly_checks WHERE check_id = $1)",
+                &[&id],
+            )
+            .await?;
+        }
+        let n = if archive {
+            tx.execute(
+                "UPDATE quality_checks SET status = $2, deleted_at = coalesce(deleted_at, now()), updated = now() \
+                 WHERE id = $1",
+                &[&id, &status],
+            )
+            .await?
+        } else {
+            tx.execute("DELETE FROM quality_checks WHERE id = $1", &[&id])
+                .await?
+        };
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "quality check {id} not found"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The Active checks of a container, in id order.
+    pub async fn checks_for_scan(
+        &self,
+        container_id: i64,
+    ) -> Result<Vec<ScanCheckRecord>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, rule_type, fields, coverage, filter, properties, tags, weight FROM quality_checks \
+                 WHERE container_id = $1 AND status = 'Active' AND deleted_at IS NULL ORDER BY id",
+                &[&container_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let fields: Value = r.get(2);
+                ScanCheckRecord {
+                    id: r.get(0),
+                    rule_type: r.get(1),
+                    fields: fields
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    coverage: r.get(3),
+                    filter: r.get(4),
+                    properties: r.get(5),
+                    tags: r.get(6),
+                    weight: r.get(7),
+                }
+            })
+            .collect())
+    }
+
+    /// The last value a check measured, for change comparisons.
+    pub async fn last_metric(&self, check_id: i64) -> Result<Option<f64>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT value FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL ORDER BY id DESC LIMIT 1",
+                &[&check_id],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get(0)))
     }
 
     /// Marks a check as edited by a user (it leaves the profile's management) with new properties.

@@ -2,6 +2,7 @@
 //! (secrets encrypted at rest), datastores, the synced catalog and the operation queue. Also the manager of the
 //! embedded PostgreSQL cluster that `assay serve` runs by default.
 
+pub mod anomalies;
 pub mod catalog;
 pub mod checks;
 pub mod cluster;

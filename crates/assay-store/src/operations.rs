@@ -231,6 +231,18 @@ impl Store {
     }
 
     /// Keeps the heartbeat of a running operation fresh.
+    /// Whether someone asked to abort the operation.
+    pub async fn abort_requested(&self, id: i64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT abort_requested FROM operations WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
     pub async fn heartbeat(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
         c.execute(

@@ -121,3 +121,19 @@ pub async fn fields(
             .collect::<Vec<_>>()
     )))
 }
+
+/// The scans of a container, newest first (per-container scan results).
+pub async fn scans(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (page, size) = q.page()?;
+    let c = s
+        .store
+        .container(id(&raw, "container")?, &u.viewer())
+        .await?;
+    let (items, total) = s.store.container_scans(c.id, page, size).await?;
+    Ok(Json(views::page(items, total, page, size)))
+}

@@ -1,6 +1,8 @@
 //! The route table of `/api`, and helpers shared by the handlers.
 
+mod anomalies;
 mod catalog;
+mod checks;
 mod connections;
 mod datastores;
 mod operations;
@@ -60,8 +62,37 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/containers/{id}/profiles", get(profiles::history))
         .route("/field-profiles", get(profiles::list))
-        .route("/quality-checks", get(profiles::checks))
-        .route("/quality-checks/{id}", get(profiles::check_one))
+        .route(
+            "/quality-checks",
+            get(checks::list)
+                .post(checks::create)
+                .delete(checks::delete_many),
+        )
+        .route("/quality-checks/spec", get(checks::spec))
+        .route(
+            "/quality-checks/{id}",
+            get(checks::get_one)
+                .put(checks::update)
+                .delete(checks::delete_one),
+        )
+        .route("/quality-checks/{id}/metrics", get(checks::metrics))
+        .route(
+            "/anomalies",
+            get(anomalies::list)
+                .patch(anomalies::update_many)
+                .delete(anomalies::delete_many),
+        )
+        .route(
+            "/anomalies/{id}",
+            get(anomalies::get_one)
+                .put(anomalies::update)
+                .delete(anomalies::delete_one),
+        )
+        .route(
+            "/anomalies/{id}/source-records",
+            get(anomalies::source_records),
+        )
+        .route("/containers/{id}/scans", get(catalog::scans))
         .route("/operations", get(operations::list))
         .route("/operations/run", post(operations::run))
         .route("/operations/{id}", get(operations::get_one))

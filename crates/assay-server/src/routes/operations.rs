@@ -108,11 +108,55 @@ pub async fn run(
             json!({"container_names": names, "ai_effort": effort, "infer_as_draft": draft,
                    "max_records_analyzed_per_partition": limit, "incremental": incremental})
         }
+        Some(OperationType::Scan) => {
+            let mut f = Fields::new(&map);
+            let names = f.strings("container_names").value().unwrap_or_default();
+            let incremental = f.boolean("incremental").value().unwrap_or(false);
+            let limit = f.int("max_records_analyzed_per_partition").value();
+            if limit.is_some_and(|n| n == 0 || n < -1) {
+                f.invalid(
+                    "max_records_analyzed_per_partition",
+                    "must be -1 (all rows) or at least 1",
+                );
+            }
+            let records = f.int("enrichment_source_record_limit").value();
+            if records.is_some_and(|n| !(1..=1_000_000_000).contains(&n)) {
+                f.invalid(
+                    "enrichment_source_record_limit",
+                    "must be between 1 and 1000000000",
+                );
+            }
+            let rollup = f.int("high_count_rollup_threshold").value();
+            if rollup.is_some_and(|n| !(1..=1000).contains(&n)) {
+                f.invalid("high_count_rollup_threshold", "must be between 1 and 1000");
+            }
+            let auto_resolve = f.boolean("auto_resolve_passed_anomalies").value();
+            let archive_dups = f
+                .boolean("archive_duplicate_anomalies")
+                .value()
+                .unwrap_or(true);
+            let gtt = f.string("greater_than_time").value();
+            if let Some(t) = &gtt
+                && assay_core::rules::parse_datetime(t).is_none()
+            {
+                f.invalid(
+                    "greater_than_time",
+                    "must be an ISO-8601 date-time such as 2024-01-01T00:00:00Z",
+                );
+            }
+            let gtb = map.get("greater_than_batch").and_then(Value::as_f64);
+            errors.extend(f.errors);
+            json!({"container_names": names, "incremental": incremental,
+                   "max_records_analyzed_per_partition": limit, "enrichment_source_record_limit": records,
+                   "high_count_rollup_threshold": rollup,
+                   "auto_resolve_passed_anomalies": auto_resolve.unwrap_or(!incremental) && !incremental,
+                   "archive_duplicate_anomalies": archive_dups, "greater_than_time": gtt, "greater_than_batch": gtb})
+        }
         Some(other) => {
             errors.push(FieldError::new(
                 "type",
                 format!(
-                    "the {} operation is not available in this version of Assay yet; run sync or profile",
+                    "the {} operation is not available in this version of Assay yet; run sync, profile or scan",
                     other.as_str()
                 ),
             ));

@@ -1,4 +1,4 @@
-//! Field profiles, container profile history, and (read-only for now) quality checks.
+//! Field profiles and container profile history.
 
 use super::id;
 use crate::AppState;
@@ -6,7 +6,6 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::views;
-use assay_store::checks::{CheckFilter, CheckRecord};
 use assay_store::profiles::FieldProfileRecord;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -87,68 +86,5 @@ pub async fn history(
         total,
         page,
         size,
-    )))
-}
-
-pub fn check(c: &CheckRecord) -> Value {
-    let container_type = if matches!(c.container_type.as_str(), "view" | "materialized_view") {
-        "view"
-    } else {
-        "table"
-    };
-    json!({
-        "id": c.id,
-        "rule_type": c.rule_type,
-        "description": c.description,
-        "container": {"id": c.container_id, "name": c.container_name, "container_type": container_type},
-        "datastore_id": c.datastore_id,
-        "fields": c.fields.iter().map(|f| json!({"name": f})).collect::<Vec<_>>(),
-        "coverage": c.coverage,
-        "filter": c.filter,
-        "properties": c.properties,
-        "status": c.status,
-        "inferred": c.inferred,
-        "global_tags": c.tags.as_array().map(|a| a.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()).unwrap_or_default(),
-        "additional_metadata": c.additional_metadata,
-        "anomaly_message_field": null,
-        "created": c.created,
-        "last_updated": c.updated,
-        "deleted_at": c.deleted_at,
-    })
-}
-
-pub async fn checks(
-    State(s): State<AppState>,
-    u: AuthUser,
-    q: Params,
-) -> Result<Json<Value>, ApiError> {
-    let (page, size) = q.page()?;
-    let archived = q.get("archived");
-    let f = CheckFilter {
-        datastore: q.int("datastore")?,
-        containers: q.ints("container")?,
-        rule_types: q.all("rule_type"),
-        status: q.get("status").map(str::to_string),
-        archived_only: archived == Some("only"),
-        include_archived: archived == Some("include"),
-    };
-    let (items, total) = s.store.list_checks(&u.viewer(), &f, page, size).await?;
-    Ok(Json(views::page(
-        items.iter().map(check).collect(),
-        total,
-        page,
-        size,
-    )))
-}
-
-pub async fn check_one(
-    State(s): State<AppState>,
-    u: AuthUser,
-    Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(check(
-        &s.store
-            .check(id(&raw, "quality check")?, &u.viewer())
-            .await?,
     )))
 }

@@ -1,0 +1,504 @@
+//! Scan results: one container scan's anomalies, check metrics, check states and incremental checkpoint are
+//! written in one transaction, so a failed or aborted scan leaves nothing half-written. Fingerprints turn repeats
+//! into duplicates; a clean full scan resolves the open anomalies it no longer finds. Also the anomaly API's
+//! reads and status changes.
+
+use crate::db::{Store, Viewer};
+use crate::error::StoreError;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// An anomaly found by a scan.
+#[derive(Debug, Clone)]
+pub struct NewAnomaly {
+    /// `record` or `shape`.
+    pub kind: &'static str,
+    pub anomalous_records_count: i64,
+    /// Stable identity of the finding: the same failure found again has the same fingerprint.
+    pub fingerprint: String,
+    pub message: String,
+    pub source_records: Vec<Value>,
+    /// The failed checks and what each said.
+    pub checks: Vec<(i64, String)>,
+    pub tags: Vec<String>,
+    pub weight: i32,
+}
+
+/// One check's measurement in a scan.
+#[derive(Debug, Clone)]
+pub struct NewMetric {
+    pub check_id: i64,
+    pub passed: Option<bool>,
+    pub asserted_records: i64,
+    pub anomalous_records: i64,
+    pub value: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// Everything one container scan writes.
+#[derive(Debug, Clone)]
+pub struct ContainerScanWrite {
+    pub operation_id: i64,
+    pub datastore_id: i64,
+    pub container_id: i64,
+    pub incremental: bool,
+    pub records_processed: i64,
+    pub duration_ms: i64,
+    pub metrics: Vec<NewMetric>,
+    pub anomalies: Vec<NewAnomaly>,
+    /// Checks whose SQL failed: they become Invalid with this message.
+    pub invalid: Vec<(i64, String)>,
+    /// The new incremental checkpoint (only for a successful scan).
+    pub checkpoint: Option<String>,
+    /// A new anomaly matching an open one becomes a Duplicate (archived) that points at it.
+    pub archive_duplicates: bool,
+    /// Resolve open anomalies of checks that ran and whose findings did not come back.
+    pub auto_resolve: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanWritten {
+    pub anomalies: i64,
+    pub duplicates: i64,
+    pub resolved: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedCheck {
+    pub check_id: i64,
+    pub rule_type: String,
+    pub fields: Value,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnomalyRecord {
+    pub id: i64,
+    pub uuid: String,
+    pub operation_id: Option<i64>,
+    pub datastore_id: i64,
+    pub datastore_name: String,
+    pub container_id: i64,
+    pub container_name: String,
+    pub kind: String,
+    pub status: String,
+    pub anomalous_records_count: i64,
+    pub fingerprint: String,
+    pub fingerprint_source: Option<i64>,
+    pub message: Option<String>,
+    pub description: Option<String>,
+    pub tags: Value,
+    pub assignee_ids: Value,
+    pub source_records: Value,
+    pub source_enriched: bool,
+    pub weight: i32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub failed_checks: Vec<FailedCheck>,
+    pub is_new: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyFilter {
+    pub datastore: Option<i64>,
+    pub container: Option<i64>,
+    pub check: Option<i64>,
+    pub operation: Option<i64>,
+    pub statuses: Vec<String>,
+    /// `None`: open only; `Some(true)`: archived only; `Some(false)`: both.
+    pub archived: Option<bool>,
+    pub kind: Option<String>,
+    pub rule_types: Vec<String>,
+    pub newest_first: bool,
+}
+
+const VISIBLE: &str = crate::visible!("a.datastore_id");
+
+const COLS: &str = "a.id, a.uuid::text, a.operation_id, a.datastore_id, d.name, a.container_id, k.name, a.type, a.status, \
+    a.anomalous_records_count, a.fingerprint, a.fingerprint_source, a.message, a.description, a.tags, a.assignee_ids, \
+    a.source_records, a.source_enriched, a.weight, a.created, a.updated, a.archived_at, \
+    coalesce((SELECT jsonb_agg(jsonb_build_object('check_id', q.id, 'rule_type', q.rule_type, 'fields', q.fields, \
+      'message', ac.message) ORDER BY q.id) FROM anomaly_checks ac JOIN quality_checks q ON q.id = ac.check_id \
+      WHERE ac.anomaly_id = a.id), '[]'), \
+    a.operation_id = (SELECT max(o.id) FROM operations o WHERE o.datastore_id = a.datastore_id AND o.type = 'scan')";
+
+const FROM: &str = "anomalies a JOIN containers k ON k.id = a.container_id JOIN datastores d ON d.id = a.datastore_id";
+
+fn anomaly_of(r: &tokio_postgres::Row) -> AnomalyRecord {
+    let failed: Value = r.get(22);
+    AnomalyRecord {
+        id: r.get(0),
+        uuid: r.get(1),
+        operation_id: r.get(2),
+        datastore_id: r.get(3),
+        datastore_name: r.get(4),
+        container_id: r.get(5),
+        container_name: r.get(6),
+        kind: r.get(7),
+        status: r.get(8),
+        anomalous_records_count: r.get(9),
+        fingerprint: r.get(10),
+        fingerprint_source: r.get(11),
+        message: r.get(12),
+        description: r.get(13),
+        tags: r.get(14),
+        assignee_ids: r.get(15),
+        source_records: r.get(16),
+        source_enriched: r.get(17),
+        weight: r.get(18),
+        created: r.get(19),
+        updated: r.get(20),
+        archived_at: r.get(21),
+        failed_checks: failed
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| FailedCheck {
+                        check_id: f["check_id"].as_i64().unwrap_or(0),
+                        rule_type: f["rule_type"].as_str().unwrap_or("").to_string(),
+                        fields: f["fields"].clone(),
+                        message: f["message"].as_str().unwrap_or("").to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        is_new: r.get::<_, Option<bool>>(23).unwrap_or(false),
+    }
+}
+
+pub const OPEN: [&str; 2] = ["Active", "Acknowledged"];
+pub const ARCHIVED: [&str; 4] = ["Resolved", "Invalid", "Duplicate", "Discarded"];
+
+impl Store {
+    /// Writes one container scan in one transaction (see the module header).
+    pub async fn record_container_scan(
+        &self,
+        w: &ContainerScanWrite,
+    ) -> Result<ScanWritten, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut out = ScanWritten::default();
+        let mut fingerprints = Vec::new();
+        for a in &w.anomalies {
+            fingerprints.push(a.fingerprint.clone());
+            let open: Option<i64> = if w.archive_duplicates {
+                tx.query_opt(
+                    "SELECT id FROM anomalies WHERE container_id = $1 AND fingerprint = $2 \
+                     AND status IN ('Active', 'Acknowledged') AND operation_id IS DISTINCT FROM $3 ORDER BY id LIMIT 1",
+                    &[&w.container_id, &a.fingerprint, &w.operation_id],
+                )
+                .await?
+                .map(|r| r.get(0))
+            } else {
+                None
+            };
+            let (status, archived) = if open.is_some() {
+                out.duplicates += 1;
+                ("Duplicate", true)
+            } else {
+                out.anomalies += 1;
+                ("Active", false)
+            };
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO anomalies (uuid, operation_id, datastore_id, container_id, type, status, \
+                       anomalous_records_count, fingerprint, fingerprint_source, message, tags, source_records, weight, \
+                       archived_at) \
+                     VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                       CASE WHEN $13 THEN now() END) RETURNING id",
+                    &[
+                        &w.operation_id,
+                        &w.datastore_id,
+                        &w.container_id,
+                        &a.kind,
+                        &status,
+                        &a.anomalous_records_count,
+                        &a.fingerprint,
+                        &open,
+                        &a.message,
+                        &json!(a.tags),
+                        &Value::Array(a.source_records.clone()),
+                        &a.weight,
+                        &archived,
+                    ],
+                )
+                .await?
+                .get(0);
+            for (check, msg) in &a.checks {
+                tx.execute(
+                    "INSERT INTO anomaly_checks (anomaly_id, check_id, message) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                    &[&id, check, msg],
+                )
+                .await?;
+            }
+        }
+        let ran: Vec<i64> = w.metrics.iter().map(|m| m.check_id).collect();
+        for m in &w.metrics {
+            tx.execute(
+                "INSERT INTO check_metrics (operation_id, check_id, container_id, passed, asserted_records, \
+                   anomalous_records, value, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &w.operation_id,
+                    &m.check_id,
+                    &w.container_id,
+                    &m.passed,
+                    &m.asserted_records,
+                    &m.anomalous_records,
+                    &m.value,
+                    &m.message,
+                ],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE quality_checks SET last_asserted = now(), is_passing = $2 WHERE id = $1",
+                &[&m.check_id, &m.passed],
+            )
+            .await?;
+        }
+        for (check, msg) in &w.invalid {
+            tx.execute(
+                "UPDATE quality_checks SET status = 'Invalid', status_message = $2, is_passing = NULL, \
+                   deleted_at = coalesce(deleted_at, now()), updated = now() WHERE id = $1",
+                &[check, msg],
+            )
+            .await?;
+        }
+        if w.auto_resolve {
+            // open anomalies whose every failed check ran in this scan and whose finding did not come back
+            out.resolved = tx
+                .execute(
+                    "UPDATE anomalies a SET status = 'Resolved', archived_at = now(), updated = now() \
+                     WHERE a.container_id = $1 AND a.status IN ('Active', 'Acknowledged') \
+                       AND a.operation_id IS DISTINCT FROM $2 AND NOT (a.fingerprint = ANY($3)) \
+                       AND EXISTS (SELECT 1 FROM anomaly_checks ac WHERE ac.anomaly_id = a.id) \
+                       AND NOT EXISTS (SELECT 1 FROM anomaly_checks ac WHERE ac.anomaly_id = a.id \
+                                       AND NOT (ac.check_id = ANY($4)))",
+                    &[&w.container_id, &w.operation_id, &fingerprints, &ran],
+                )
+                .await? as i64;
+        }
+        if let Some(cp) = &w.checkpoint {
+            tx.execute(
+                "UPDATE containers SET incremental_checkpoint = $2 WHERE id = $1",
+                &[&w.container_id, cp],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO container_scans (operation_id, container_id, result, message, incremental, records_processed, \
+               anomaly_count, checks_run, checks_failed, checkpoint, duration_ms) \
+             VALUES ($1, $2, 'success', $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (operation_id, container_id) DO UPDATE SET result = 'success', message = EXCLUDED.message, \
+               records_processed = EXCLUDED.records_processed, anomaly_count = EXCLUDED.anomaly_count, \
+               checks_run = EXCLUDED.checks_run, checks_failed = EXCLUDED.checks_failed, \
+               checkpoint = EXCLUDED.checkpoint, duration_ms = EXCLUDED.duration_ms",
+            &[
+                &w.operation_id,
+                &w.container_id,
+                &w.message,
+                &w.incremental,
+                &w.records_processed,
+                &(out.anomalies + out.duplicates),
+                &(w.metrics.len() as i32),
+                &(w.metrics.iter().filter(|m| m.passed == Some(false)).count() as i32),
+                &w.checkpoint,
+                &w.duration_ms,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Records a container scan that did not complete (nothing else of it is written).
+    pub async fn record_container_scan_failure(
+        &self,
+        operation_id: i64,
+        container_id: i64,
+        result: &str,
+        message: &str,
+        incremental: bool,
+        invalid: &[(i64, String)],
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for (check, msg) in invalid {
+            tx.execute(
+                "UPDATE quality_checks SET status = 'Invalid', status_message = $2, is_passing = NULL, \
+                   deleted_at = coalesce(deleted_at, now()), updated = now() WHERE id = $1",
+                &[check, msg],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO container_scans (operation_id, container_id, result, message, incremental) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (operation_id, container_id) DO UPDATE SET \
+               result = EXCLUDED.result, message = EXCLUDED.message",
+            &[&operation_id, &container_id, &result, &message, &incremental],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The scans of a container, newest first.
+    pub async fn container_scans(
+        &self,
+        container_id: i64,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<Value>, i64), StoreError> {
+        let c = self.client().await?;
+        let cols = "jsonb_build_object('id', s.id, 'operation_id', s.operation_id, 'container_id', s.container_id, \
+            'created', s.created, 'result', s.result, 'message', s.message, 'incremental', s.incremental, \
+            'records_processed', s.records_processed, 'anomaly_count', s.anomaly_count, 'checks_run', s.checks_run, \
+            'checks_failed', s.checks_failed, 'checkpoint', s.checkpoint, 'duration_ms', s.duration_ms)";
+        let (rows, total) = crate::db::paged(
+            &c,
+            cols,
+            "container_scans s",
+            "s.container_id = $1",
+            "s.id DESC",
+            &[&container_id],
+            page,
+            size,
+        )
+        .await?;
+        Ok((rows.iter().map(|r| r.get(0)).collect(), total))
+    }
+
+    pub async fn check_metrics(
+        &self,
+        check_id: i64,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<Value>, i64), StoreError> {
+        let c = self.client().await?;
+        let cols = "jsonb_build_object('id', m.id, 'operation_id', m.operation_id, 'check_id', m.check_id, \
+            'created', m.created, 'passed', m.passed, 'asserted_records', m.asserted_records, \
+            'anomalous_records', m.anomalous_records, 'value', m.value, 'message', m.message)";
+        let (rows, total) = crate::db::paged(
+            &c,
+            cols,
+            "check_metrics m",
+            "m.check_id = $1",
+            "m.id DESC",
+            &[&check_id],
+            page,
+            size,
+        )
+        .await?;
+        Ok((rows.iter().map(|r| r.get(0)).collect(), total))
+    }
+
+    pub async fn list_anomalies(
+        &self,
+        viewer: &Viewer,
+        f: &AnomalyFilter,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<AnomalyRecord>, i64), StoreError> {
+        let c = self.client().await?;
+        let archived = match f.archived {
+            None => "a.archived_at IS NULL",
+            Some(true) => "a.archived_at IS NOT NULL",
+            Some(false) => "true",
+        };
+        let cond = format!(
+            "{VISIBLE} AND {archived} AND ($3::bigint IS NULL OR a.datastore_id = $3) \
+             AND ($4::bigint IS NULL OR a.container_id = $4) \
+             AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM anomaly_checks ac WHERE ac.anomaly_id = a.id AND ac.check_id = $5)) \
+             AND ($6::bigint IS NULL OR a.operation_id = $6) \
+             AND (cardinality($7::text[]) = 0 OR a.status = ANY($7)) AND ($8::text IS NULL OR a.type = $8) \
+             AND (cardinality($9::text[]) = 0 OR EXISTS (SELECT 1 FROM anomaly_checks ac JOIN quality_checks q \
+                  ON q.id = ac.check_id WHERE ac.anomaly_id = a.id AND q.rule_type = ANY($9)))"
+        );
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &viewer.is_admin,
+            &viewer.user_id,
+            &f.datastore,
+            &f.container,
+            &f.check,
+            &f.operation,
+            &f.statuses,
+            &f.kind,
+            &f.rule_types,
+        ];
+        let order = if f.newest_first { "a.id DESC" } else { "a.id" };
+        let (rows, total) =
+            crate::db::paged(&c, COLS, FROM, &cond, order, &args, page, size).await?;
+        Ok((rows.iter().map(anomaly_of).collect(), total))
+    }
+
+    pub async fn anomaly(&self, id: i64, viewer: &Viewer) -> Result<AnomalyRecord, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {COLS} FROM {FROM} WHERE a.id = $3 AND {VISIBLE}"),
+                &[&viewer.is_admin, &viewer.user_id, &id],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("anomaly {id} not found")))?;
+        Ok(anomaly_of(&row))
+    }
+
+    /// Sets an open status (`Active`/`Acknowledged`) and optionally description, tags and assignees.
+    pub async fn update_anomaly(
+        &self,
+        id: i64,
+        status: Option<&str>,
+        description: Option<&str>,
+        tags: Option<&[String]>,
+        assignees: Option<&[i64]>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE anomalies SET status = coalesce($2, status), \
+                   archived_at = CASE WHEN $2::text IS NULL THEN archived_at ELSE NULL END, \
+                   description = coalesce($3, description), tags = coalesce($4, tags), \
+                   assignee_ids = coalesce($5, assignee_ids), updated = now() WHERE id = $1",
+                &[
+                    &id,
+                    &status,
+                    &description,
+                    &tags.map(|t| json!(t)),
+                    &assignees.map(|a| json!(a)),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+        }
+        Ok(())
+    }
+
+    /// Archives with an archived status, or deletes.
+    pub async fn delete_anomaly(
+        &self,
+        id: i64,
+        archive: bool,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let n = if archive {
+            c.execute(
+                "UPDATE anomalies SET status = $2, archived_at = coalesce(archived_at, now()), updated = now() \
+                 WHERE id = $1",
+                &[&id, &status],
+            )
+            .await?
+        } else {
+            c.execute("DELETE FROM anomalies WHERE id = $1", &[&id])
+                .await?
+        };
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+        }
+        Ok(())
+    }
+}
