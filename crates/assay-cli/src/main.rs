@@ -45,10 +45,13 @@ enum Command {
     /// Containers (tables and views) found by sync
     #[command(subcommand)]
     Containers(commands::operations::ContainersCmd),
-    /// Quality checks (inferred by profiles)
+    /// Quality checks: authored, or inferred by profiles
     #[command(subcommand)]
-    Checks(commands::operations::ChecksCmd),
-    /// Operations: sync, profile, list, get, abort
+    Checks(commands::checks::ChecksCmd),
+    /// Anomalies found by scans
+    #[command(subcommand)]
+    Anomalies(commands::anomalies::AnomaliesCmd),
+    /// Operations: sync, profile, scan, list, get, abort
     #[command(subcommand)]
     Operations(commands::operations::OperationsCmd),
 }
@@ -84,7 +87,8 @@ fn main() -> ExitCode {
             Command::Datastores(c) => commands::datastores::run(c).await,
             Command::Containers(c) => commands::operations::containers(c).await,
             Command::Operations(c) => commands::operations::run(c).await,
-            Command::Checks(c) => commands::operations::checks(c).await,
+            Command::Checks(c) => commands::checks::run(c).await,
+            Command::Anomalies(c) => commands::anomalies::run(c).await,
         }
     });
     match result {

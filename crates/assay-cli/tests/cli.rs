@@ -327,6 +327,151 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
         out.contains("expectedSchema") && out.contains("notNull"),
         "{out}"
     );
+
+    // authored checks from YAML, a scan, anomalies, and an export/import round trip
+    let dir = tmp("checks");
+    let file = dir.join("orders.yaml");
+    std::fs::write(
+        &file,
+        "- rule_type: lessThan\n  description: Small orders only\n  container: orders\n  fields: [total]\n  \
+         properties: {value: 48}\n  additional_metadata: {_qualytics_check_uid: orders__lessthan__total}\n\
+         - rule_type: isAddress\n  container: orders\n  fields: [total]\n",
+    )
+    .unwrap();
+    let out = assay(
+        &home,
+        &[
+            "checks",
+            "create",
+            "--datastore-id",
+            &src,
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one of the two is refused: {text}"
+    );
+    assert!(text.contains("1 created, 1 failed"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"));
+    let out = ok(
+        &home,
+        &[
+            "operations",
+            "scan",
+            "--datastore-id",
+            &src,
+            "--container-names",
+            "orders",
+        ],
+    );
+    assert!(
+        out.contains("Successfully finished scan operation") && out.contains("50 rows scanned"),
+        "{out}"
+    );
+    let out = ok(&home, &["anomalies", "list", "--datastore-id", &src]);
+    assert!(out.contains("record") && out.contains("lessThan"), "{out}");
+    let first = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.parse::<i64>().is_ok(), "{out}");
+    ok(
+        &home,
+        &[
+            "anomalies",
+            "update",
+            "--ids",
+            &first,
+            "--status",
+            "Acknowledged",
+        ],
+    );
+    assert!(ok(&home, &["anomalies", "get", "--id", &first]).contains("\"Acknowledged\""));
+    ok(
+        &home,
+        &[
+            "anomalies",
+            "archive",
+            "--ids",
+            &first,
+            "--status",
+            "Invalid",
+        ],
+    );
+    assert!(
+        ok(
+            &home,
+            &[
+                "anomalies",
+                "list",
+                "--datastore-id",
+                &src,
+                "--status",
+                "Invalid"
+            ]
+        )
+        .contains(&first)
+    );
+    let export = dir.join("export");
+    let out = ok(
+        &home,
+        &[
+            "checks",
+            "export",
+            "--datastore-id",
+            &src,
+            "--output",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("Exported"), "{out}");
+    assert!(export.join("orders").join("lessthan__total.yaml").exists());
+    let out = ok(
+        &home,
+        &[
+            "checks",
+            "import",
+            "--datastore-id",
+            &src,
+            "--input",
+            export.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert!(
+        out.contains("would update orders__lessthan__total"),
+        "{out}"
+    );
+    let before = ok(&home, &["checks", "list", "--datastore-id", &src])
+        .lines()
+        .count();
+    let out = ok(
+        &home,
+        &[
+            "checks",
+            "import",
+            "--datastore-id",
+            &src,
+            "--input",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("0 created") && out.contains("0 failed"),
+        "a round trip updates, never duplicates: {out}"
+    );
+    assert_eq!(
+        ok(&home, &["checks", "list", "--datastore-id", &src])
+            .lines()
+            .count(),
+        before
+    );
     let out = assay(
         &home,
         &[

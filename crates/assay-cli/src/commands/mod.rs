@@ -1,6 +1,8 @@
 //! Client commands, one module per command group.
 
 pub mod admin;
+pub mod anomalies;
+pub mod checks;
 pub mod connections;
 pub mod datastores;
 pub mod operations;

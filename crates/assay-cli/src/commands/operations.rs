@@ -1,4 +1,5 @@
-//! `operations sync|list|get|abort` (sync waits with a progress display) and `containers list|get|fields`.
+//! `operations sync|profile|scan|list|get|abort` (waiting with a progress display) and
+//! `containers list|get|fields|field-profiles`.
 
 use super::client;
 use crate::client::Client;
@@ -59,6 +60,40 @@ pub enum OperationsCmd {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Scan containers with their quality checks and record anomalies
+    Scan {
+        #[arg(long, value_delimiter = ',', required = true)]
+        datastore_id: Vec<i64>,
+        #[arg(long, value_delimiter = ',')]
+        container_names: Vec<String>,
+        /// Read only the rows after each container's checkpoint (the first incremental scan reads everything)
+        #[arg(long)]
+        incremental: bool,
+        /// Rows read per container; -1 for all
+        #[arg(long, allow_hyphen_values = true)]
+        max_records_analyzed_per_partition: Option<i64>,
+        /// Offending rows kept per anomaly
+        #[arg(long)]
+        enrichment_source_record_limit: Option<i64>,
+        /// Offending rows per check above which they are rolled up into one shape anomaly
+        #[arg(long)]
+        high_count_rollup_threshold: Option<i64>,
+        /// Keep open anomalies open even when a full scan no longer finds them
+        #[arg(long)]
+        no_auto_resolve_passed_anomalies: bool,
+        /// Start after this time instead of the checkpoint (YYYY-MM-DDTHH:MM:SS)
+        #[arg(long)]
+        greater_than_time: Option<String>,
+        /// Start after this value of the incremental field instead of the checkpoint
+        #[arg(long, allow_hyphen_values = true)]
+        greater_than_batch: Option<f64>,
+        #[arg(long)]
+        background: bool,
+        #[arg(long, default_value_t = 1)]
+        poll_interval: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     List {
         #[arg(long)]
         datastore_id: Option<i64>,
@@ -96,54 +131,6 @@ pub enum ContainersCmd {
         #[arg(long)]
         id: i64,
     },
-}
-
-#[derive(Subcommand)]
-pub enum ChecksCmd {
-    /// List the quality checks of a datastore
-    List {
-        #[arg(long)]
-        datastore_id: i64,
-        #[arg(long)]
-        status: Option<String>,
-    },
-    Get {
-        #[arg(long)]
-        id: i64,
-    },
-}
-
-pub async fn checks(cmd: ChecksCmd) -> Result<Outcome> {
-    let c = client()?;
-    match cmd {
-        ChecksCmd::List {
-            datastore_id,
-            status,
-        } => {
-            let mut q = vec![("datastore", datastore_id.to_string())];
-            if let Some(s) = status {
-                q.push(("status", s));
-            }
-            let all = c.all("/quality-checks", &q).await?;
-            printer::table(
-                &all,
-                &[
-                    "id",
-                    "rule_type",
-                    "container",
-                    "fields",
-                    "coverage",
-                    "status",
-                    "inferred",
-                    "description",
-                ],
-            );
-        }
-        ChecksCmd::Get { id } => {
-            printer::json(&c.get(&format!("/quality-checks/{id}"), &[]).await?)
-        }
-    }
-    Ok(Outcome::Ok)
 }
 
 pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
@@ -202,6 +189,52 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 }
                 if full {
                     body["incremental"] = json!(false);
+                }
+                let timing = (background, poll_interval, timeout);
+                if !start_and_wait(&c, ds, &body, timing).await? {
+                    outcome = Outcome::Failed;
+                }
+            }
+            Ok(outcome)
+        }
+        OperationsCmd::Scan {
+            datastore_id,
+            container_names,
+            incremental,
+            max_records_analyzed_per_partition,
+            enrichment_source_record_limit,
+            high_count_rollup_threshold,
+            no_auto_resolve_passed_anomalies,
+            greater_than_time,
+            greater_than_batch,
+            background,
+            poll_interval,
+            timeout,
+        } => {
+            let mut outcome = Outcome::Ok;
+            for ds in datastore_id {
+                let mut body =
+                    json!({"datastore_id": ds, "type": "scan", "incremental": incremental});
+                if !container_names.is_empty() {
+                    body["container_names"] = json!(container_names);
+                }
+                if let Some(n) = max_records_analyzed_per_partition {
+                    body["max_records_analyzed_per_partition"] = json!(n);
+                }
+                if let Some(n) = enrichment_source_record_limit {
+                    body["enrichment_source_record_limit"] = json!(n);
+                }
+                if let Some(n) = high_count_rollup_threshold {
+                    body["high_count_rollup_threshold"] = json!(n);
+                }
+                if no_auto_resolve_passed_anomalies {
+                    body["auto_resolve_passed_anomalies"] = json!(false);
+                }
+                if let Some(t) = &greater_than_time {
+                    body["greater_than_time"] = json!(t);
+                }
+                if let Some(b) = greater_than_batch {
+                    body["greater_than_batch"] = json!(b);
                 }
                 let timing = (background, poll_interval, timeout);
                 if !start_and_wait(&c, ds, &body, timing).await? {
@@ -340,7 +373,14 @@ fn report(op: &Value) -> bool {
     let ds = op["datastore"]["name"].as_str().unwrap_or_default();
     let status = &op["status"];
     let kind = op["type"].as_str().unwrap_or("operation");
-    let summary = if kind == "sync" {
+    let summary = if kind == "scan" {
+        format!(
+            "{} containers, {} rows scanned, {} anomalies identified",
+            status["containers_analyzed"],
+            status["records_processed"],
+            status["anomalies_identified"]
+        )
+    } else if kind == "sync" {
         format!(
             "{} containers: {} added, {} updated, {} missing",
             status["containers_analyzed"],
