@@ -2,7 +2,10 @@
 //! interleaved in the same run, PostgreSQL's own limit (`COPY ... TO STDOUT (FORMAT binary)` over the same
 //! number of connections and page ranges Assay uses) and Assay's full profile; then an incremental profile
 //! after appending 1 % of rows; the accuracy of distinct counts and quantiles against exact SQL; and the
-//! process's peak RSS. `once` profiles one table once, for external harnesses.
+//! process's peak RSS. `once` profiles one table once, for external harnesses. `scan` and `scan-once` do the
+//! same for the scan engine (see `scan.rs`).
+
+mod scan;
 
 use anyhow::{Context, Result};
 use assay_engine::profile::finalize;
@@ -36,6 +39,31 @@ enum Cmd {
         /// Keep the throwaway cluster's directory
         #[arg(long)]
         keep: bool,
+    },
+    /// Generate (unless present), then measure COPY binary vs Assay's scan with ten checks, and an
+    /// incremental scan after appending 1 % of rows
+    Scan {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Scan the reference benchmark's `orders` table once with the ten checks and print the elapsed seconds
+    ScanOnce {
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value = "postgres")]
+        user: String,
+        #[arg(long, env = "PGPASSWORD", default_value = "")]
+        password: String,
     },
     /// Profile one table once and print the elapsed seconds (for external harnesses)
     Once {
@@ -90,6 +118,7 @@ FROM (SELECT i, h, h % 1000003 AS h1, (h / 7) % 1000003 AS h2, (h / 11) % 100000
              (h / 31) % 1000003 AS h9, (h / 37) % 1000003 AS h10, (h / 41) % 1000003 AS h11, (h / 43) % 1000003 AS h12,
              (h / 47) % 1000003 AS h13, (h / 53) % 1000003 AS h14
       FROM (SELECT i, abs(hashint8(i))::int8 AS h FROM generate_series(1, $1::int8) i) s) t;
+ALTER TABLE {table} ADD PRIMARY KEY (id);
 CREATE INDEX ON {table} (created_at);
 ANALYZE {table};"
     )
@@ -241,8 +270,8 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
-    let su = client(url).await?;
+/// Makes `public.orders` with `n` rows unless it is there already.
+async fn ensure_orders(su: &tokio_postgres::Client, n: i64) -> Result<()> {
     let exists: bool = su
         .query_one("SELECT to_regclass('public.orders') IS NOT NULL", &[])
         .await?
@@ -261,6 +290,12 @@ async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
             .await?;
         eprintln!("generated in {:.1} s", t0.elapsed().as_secs_f64());
     }
+    Ok(())
+}
+
+async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
+    let su = client(url).await?;
+    ensure_orders(&su, n).await?;
     su.batch_execute("VACUUM ANALYZE public.orders").await?;
     let params = params_of(url)?;
     let cols = columns(&su, "public", "orders").await?;
@@ -390,6 +425,122 @@ async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
     Ok(())
 }
 
+const STATUSES: [&str; 6] = [
+    "pending",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "returned",
+];
+
+async fn scan_bench(url: &str, n: i64, reps: usize) -> Result<()> {
+    let su = client(url).await?;
+    ensure_orders(&su, n).await?;
+    su.batch_execute("VACUUM ANALYZE public.orders").await?;
+    let params = params_of(url)?;
+    let cols = columns(&su, "public", "orders").await?;
+    let copy1 = plan("public", "orders", cols.clone(), 1, Rows::All);
+    let copy2 = plan("public", "orders", cols, 2, Rows::All);
+    let scols = scan::columns(&su, "public", "orders").await?;
+    let full = scan::plan(
+        "public",
+        "orders",
+        scols.clone(),
+        scan::ten_checks(&STATUSES),
+        Rows::All,
+    );
+    copy_limit(&params, &copy1).await?;
+    let (mut c1, mut c2, mut st) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..reps {
+        c1.push(copy_limit(&params, &copy1).await?.0);
+        c2.push(copy_limit(&params, &copy2).await?.0);
+        let (t, r) = scan::scan_once(&params, &full).await?;
+        st.push(t);
+        last = Some(r);
+    }
+    let result = last.context("at least one repetition")?;
+    let wm = result
+        .checkpoint
+        .clone()
+        .context("the scan reports the incremental maximum")?;
+    let add = (n / 100).max(1);
+    su.batch_execute(&format!(
+        "INSERT INTO public.orders SELECT id + {n}, customer_id, status, created_at + interval '5 years', updated_at, ship_date, \
+         quantity, unit_price, discount_pct, amount, email, country, is_gift, order_uuid, note, attributes \
+         FROM public.orders WHERE id <= {add}; ANALYZE public.orders"
+    ))
+    .await?;
+    let inc = scan::plan(
+        "public",
+        "orders",
+        scols,
+        scan::ten_checks(&STATUSES),
+        Rows::After {
+            column: "created_at".into(),
+            sql_type: "timestamp".into(),
+            watermark: wm,
+        },
+    );
+    let (inc_t, inc_r) = scan::scan_once(&params, &inc).await?;
+    su.batch_execute(&format!("DELETE FROM public.orders WHERE id > {n}"))
+        .await?;
+    su.batch_execute("VACUUM ANALYZE public.orders").await?;
+    let (m1, m2, ms) = (median(c1.clone()), median(c2.clone()), median(st.clone()));
+    let report = json!({
+        "rows": n,
+        "reps": reps,
+        "copy_binary_1conn_s": c1,
+        "copy_binary_2conn_s": c2,
+        "assay_scan_s": st,
+        "copy_binary_1conn_median_s": m1,
+        "copy_binary_2conn_median_s": m2,
+        "assay_scan_median_s": ms,
+        "ratio_scan_to_copy_1conn": ms / m1,
+        "ratio_scan_to_copy_2conn": ms / m2,
+        "full_scan": scan::summary(&result),
+        "incremental_rows": inc_r.records,
+        "incremental_s": inc_t,
+        "ratio_incremental_to_full": inc_t / ms,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn throwaway<F, Fut>(keep: bool, f: F) -> Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let dir = std::env::temp_dir().join(format!("assay-bench-{}", std::process::id()));
+    let opts = assay_store::cluster::ClusterOptions {
+        dir: dir.clone(),
+        superuser_password: "bench".into(),
+        hba: None,
+        extra_conf: vec![
+            "fsync = off".into(),
+            "synchronous_commit = off".into(),
+            "shared_buffers = '1GB'".into(),
+            "max_wal_size = '8GB'".into(),
+            "full_page_writes = off".into(),
+        ],
+    };
+    let cluster = tokio::task::spawn_blocking(move || {
+        let c = assay_store::cluster::Cluster::open_or_init(&opts)?;
+        c.start()?;
+        Ok::<_, assay_store::StoreError>(c)
+    })
+    .await??;
+    let result = f(cluster.superuser_url("postgres")).await;
+    let _ = cluster.stop();
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     assay_secrets::install_crypto_provider();
@@ -403,33 +554,72 @@ async fn main() -> Result<()> {
         } => match url {
             Some(u) => bench(&u, rows, reps, parallel).await,
             None => {
-                let dir = std::env::temp_dir().join(format!("assay-bench-{}", std::process::id()));
-                let opts = assay_store::cluster::ClusterOptions {
-                    dir: dir.clone(),
-                    superuser_password: "bench".into(),
-                    hba: None,
-                    extra_conf: vec![
-                        "fsync = off".into(),
-                        "synchronous_commit = off".into(),
-                        "shared_buffers = '1GB'".into(),
-                        "max_wal_size = '8GB'".into(),
-                        "full_page_writes = off".into(),
-                    ],
-                };
-                let cluster = tokio::task::spawn_blocking(move || {
-                    let c = assay_store::cluster::Cluster::open_or_init(&opts)?;
-                    c.start()?;
-                    Ok::<_, assay_store::StoreError>(c)
-                })
-                .await??;
-                let result = bench(&cluster.superuser_url("postgres"), rows, reps, parallel).await;
-                let _ = cluster.stop();
-                if !keep {
-                    let _ = std::fs::remove_dir_all(&dir);
-                }
-                result
+                throwaway(
+                    keep,
+                    |u| async move { bench(&u, rows, reps, parallel).await },
+                )
+                .await
             }
         },
+        Cmd::Scan {
+            rows,
+            reps,
+            url,
+            keep,
+        } => match url {
+            Some(u) => scan_bench(&u, rows, reps).await,
+            None => throwaway(keep, |u| async move { scan_bench(&u, rows, reps).await }).await,
+        },
+        Cmd::ScanOnce {
+            host,
+            port,
+            db,
+            user,
+            password,
+        } => {
+            let params = ConnectParams {
+                host,
+                port,
+                user,
+                password: (!password.is_empty()).then_some(password),
+                database: db,
+                sslmode: "prefer".into(),
+                sslrootcert: None,
+                connect_timeout: Duration::from_secs(10),
+                application_name: "assay-bench".into(),
+            };
+            let t0 = Instant::now();
+            let c = params.connect().await?;
+            let cols = scan::columns(&c, "public", "orders").await?;
+            let statuses = [
+                "delivered",
+                "shipped",
+                "pending",
+                "cancelled",
+                "returned",
+                "on_hold",
+            ];
+            let p = scan::plan(
+                "public",
+                "orders",
+                cols,
+                scan::ten_checks(&statuses),
+                Rows::All,
+            );
+            let r = assay_postgres::scan::scan(
+                &c,
+                &params,
+                &p,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )
+            .await?;
+            println!(
+                "{{\"seconds\": {:.3}, \"scan\": {}}}",
+                t0.elapsed().as_secs_f64(),
+                scan::summary(&r)
+            );
+            Ok(())
+        }
         Cmd::Once {
             host,
             port,

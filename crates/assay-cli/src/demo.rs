@@ -145,7 +145,7 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
         token,
         ssl_verify: true,
     })?;
-    let outcome = steps(&c, cluster.port).await;
+    let outcome = steps(&c, cluster.port, &shop).await;
     if args.keep && outcome.is_ok() {
         printer::line(format!(
             "\nThe server keeps running at {url}; press Ctrl-C to stop."
@@ -156,7 +156,7 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
     outcome
 }
 
-async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
+async fn steps(c: &Client, port: u16, shop: &tokio_postgres::Client) -> Result<crate::Outcome> {
     printer::line("4. Creating connections and datastores through the API");
     let reader = c
         .post(
@@ -372,10 +372,79 @@ async fn steps(c: &Client, port: u16) -> Result<crate::Outcome> {
         checks.len(),
         summary.join(", ")
     ));
+    let orders = containers
+        .iter()
+        .find(|k| k["name"] == "orders")
+        .and_then(|k| k["id"].as_i64())
+        .context("the orders table")?;
+    printer::line("10. Adding an authored check: an order is never updated before it was placed");
+    let authored = c
+        .post(
+            "/quality-checks",
+            &json!({"container_id": orders, "rule": "satisfiesExpression", "fields": [],
+                    "description": "updated_at is not before placed_at",
+                    "properties": {"expression": "updated_at >= placed_at"}}),
+        )
+        .await?;
+    printer::line(format!("   check {} created", authored["id"]));
+    printer::line("11. A new batch of orders arrives with problems, then a full scan");
+    shop.batch_execute(
+        "INSERT INTO sales.orders (customer_id, status, total, placed_at, updated_at) VALUES
+           (1, 'lost', 25.00, now() - interval '1 hour', now()),
+           (2, 'paid', 99999.00, now() - interval '1 hour', now()),
+           (NULL, 'paid', 30.00, now() - interval '1 hour', now()),
+           (3, 'paid', 40.00, now() + interval '30 days', now() + interval '31 days'),
+           (4, 'shipped', 50.00, now() - interval '1 hour', now() - interval '2 days')",
+    )
+    .await
+    .context("adding the sample batch")?;
+    let op = c
+        .post(
+            "/operations/run",
+            &json!({"datastore_id": sid, "type": "scan", "incremental": false}),
+        )
+        .await?;
+    let scan_id = op["id"].as_i64().context("the scan operation")?;
+    let op = loop {
+        let op = c.get(&format!("/operations/{scan_id}"), &[]).await?;
+        if !op["end_time"].is_null() {
+            break op;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if op["result"] != "success" {
+        bail!("the scan failed: {}", op["message"]);
+    }
     printer::line(format!(
-        "\nDemo finished: {} containers synced and profiled, {} checks inferred.",
+        "   scan {scan_id}: {} rows scanned, {} anomalies identified",
+        op["status"]["records_processed"], op["status"]["anomalies_identified"]
+    ));
+    let anomalies = c
+        .all("/anomalies", &[("datastore", sid.to_string())])
+        .await?;
+    for a in &anomalies {
+        let rules: Vec<&str> = a["failed_checks"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|x| x["quality_check"]["rule_type"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        printer::line(format!(
+            "   #{:<4} {:<6} {:<10} [{}] {}",
+            a["id"],
+            a["type"].as_str().unwrap_or(""),
+            a["container"]["name"].as_str().unwrap_or(""),
+            rules.join(", "),
+            a["message"].as_str().unwrap_or("")
+        ));
+    }
+    printer::line(format!(
+        "\nDemo finished: {} containers synced, profiled and scanned; {} checks; {} open anomalies.",
         containers.len(),
-        checks.len()
+        checks.len() + 1,
+        anomalies.len()
     ));
     Ok(crate::Outcome::Ok)
 }

@@ -67,7 +67,8 @@ const UUID_PATTERN: &str =
 /// Infers checks for one container from its field profiles (in column order) and its row count.
 /// `now_iso` is the current instant (for notFuture); `sampled` suppresses rules that need every row (unique).
 /// `key` is the single-column primary key, if any: the one field `unique` is inferred for, since a distinct
-/// estimate alone cannot prove uniqueness.
+/// estimate alone cannot prove uniqueness. `growing` names the fields whose values grow as rows arrive (sequence
+/// keys, incremental timestamps): they get lower bounds only, so tomorrow's rows do not fail today's maximum.
 pub fn infer(
     profiles: &[FieldProfile],
     rows: u64,
@@ -75,6 +76,7 @@ pub fn infer(
     now_iso: &str,
     sampled: bool,
     key: Option<&str>,
+    growing: &[&str],
 ) -> Vec<Inferred> {
     let mut out = Vec::new();
     if level == 0 || rows == 0 {
@@ -200,7 +202,18 @@ pub fn infer(
             continue;
         }
         // medium
-        if numeric {
+        let grows = growing.contains(&f);
+        if numeric && grows {
+            if let Some(min) = p.min.as_ref().and_then(Value::as_f64) {
+                out.push(check(
+                    "minValue",
+                    f,
+                    json!({"value": min, "inclusive": true}),
+                    None,
+                    format!("{f} is at least {min}"),
+                ));
+            }
+        } else if numeric {
             if let (Some(min), Some(max)) = (
                 p.min.as_ref().and_then(Value::as_f64),
                 p.max.as_ref().and_then(Value::as_f64),
@@ -230,7 +243,17 @@ pub fn infer(
                 }
             }
         }
-        if temporal {
+        if temporal && grows {
+            if let Some(min) = &p.min {
+                out.push(check(
+                    "afterDateTime",
+                    f,
+                    json!({"datetime": min}),
+                    None,
+                    format!("{f} is not before {min}"),
+                ));
+            }
+        } else if temporal {
             if let (Some(min), Some(max)) = (&p.min, &p.max) {
                 out.push(check(
                     "betweenTimes",
@@ -357,10 +380,18 @@ mod tests {
             profile(Kind::Text, "String", "email", &emails),
         ];
         let rules = |lvl: u8| -> Vec<String> {
-            infer(&ps, 100, lvl, "2026-11-25T00:00:00Z", false, Some("id"))
-                .iter()
-                .map(|c| c.key.clone())
-                .collect()
+            infer(
+                &ps,
+                100,
+                lvl,
+                "2026-11-25T00:00:00Z",
+                false,
+                Some("id"),
+                &[],
+            )
+            .iter()
+            .map(|c| c.key.clone())
+            .collect()
         };
         assert!(rules(0).is_empty());
         let low = rules(1);
@@ -383,7 +414,7 @@ mod tests {
             "98 of 99 is not all"
         );
         assert!(!medium.contains(&"notNull:email".to_string()));
-        let max = infer(&ps, 100, 5, "2026-11-25T00:00:00Z", false, Some("id"));
+        let max = infer(&ps, 100, 5, "2026-11-25T00:00:00Z", false, Some("id"), &[]);
         assert!(
             !max.iter()
                 .any(|c| c.rule == "unique" && c.fields[0] != "id"),
@@ -397,9 +428,24 @@ mod tests {
         assert_eq!(between.properties["min"], 1.0);
         assert_eq!(between.properties["max"], 100.0);
         // a sampled profile cannot prove uniqueness
-        assert!(!infer(&ps, 100, 2, "2026", true, Some("id"))
+        assert!(!infer(&ps, 100, 2, "2026", true, Some("id"), &[])
             .iter()
             .any(|c| c.rule == "unique"));
+    }
+
+    #[test]
+    fn growing_fields_get_lower_bounds_only() {
+        let ids: Vec<Option<Vec<u8>>> = (1..=100i64)
+            .map(|i| Some(i.to_be_bytes().to_vec()))
+            .collect();
+        let ps = vec![profile(Kind::Int8, "Integral", "id", &ids)];
+        let keys: Vec<String> = infer(&ps, 100, 5, "2026-11-25T00:00:00Z", false, None, &["id"])
+            .iter()
+            .map(|c| c.key.clone())
+            .collect();
+        assert!(keys.contains(&"minValue:id".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"between:id".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"maxValue:id".to_string()), "{keys:?}");
     }
 
     #[test]

@@ -417,6 +417,19 @@ async fn profile_container(
         .await
         .map_err(store_err)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    // sequence keys and incremental candidates grow with new rows: no upper bounds for them
+    let mut growing: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.sequence_backed)
+        .map(|f| f.name.as_str())
+        .collect();
+    if let Some(cands) = c.incremental_candidates.as_array() {
+        growing.extend(
+            cands
+                .iter()
+                .filter_map(|x| x["incremental_field_name"].as_str()),
+        );
+    }
     let inferred: Vec<InferredCheck> = infer::infer(
         &profiles,
         records,
@@ -424,6 +437,7 @@ async fn profile_container(
         &now,
         sampled,
         (c.primary_key.len() == 1).then(|| c.primary_key[0].as_str()),
+        &growing,
     )
     .into_iter()
     .map(|i| InferredCheck {

@@ -469,7 +469,11 @@ async fn scan_container(
         let message = if fails.len() == 1 {
             fails[0].1.clone()
         } else {
-            format!("The record fails {} checks", fails.len())
+            let each: Vec<&str> = fails
+                .iter()
+                .map(|(_, m)| m.strip_prefix("The value ").unwrap_or(m))
+                .collect();
+            format!("The record fails {} checks: {}", fails.len(), each.join("; "))
         };
         anomalies.push(NewAnomaly {
             kind: "record",

@@ -1,0 +1,119 @@
+//! The scan benchmark: ten checks equivalent to the reference Soda Core / Great Expectations suites (three
+//! not-null, two ranges, one regex, one uniqueness, one value set, a minimum and a maximum) run by Assay's scan
+//! engine, interleaved with PostgreSQL's COPY-binary limit on the same table; then an incremental scan after
+//! appending 1 % of rows.
+
+use anyhow::Result;
+use assay_postgres::profile::Rows;
+use assay_postgres::scan::{ScanCheck, ScanColumn, ScanPlan, ScanResult};
+use assay_postgres::ConnectParams;
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn check(id: i64, rule: &str, field: &str, properties: Value) -> ScanCheck {
+    ScanCheck {
+        id,
+        rule: rule.into(),
+        fields: vec![field.into()],
+        coverage: None,
+        filter: None,
+        properties,
+        reference: None,
+        previous: None,
+    }
+}
+
+/// The ten checks; `statuses` is the value set of the table's `status` column.
+pub fn ten_checks(statuses: &[&str]) -> Vec<ScanCheck> {
+    vec![
+        check(1, "notNull", "id", json!({})),
+        check(2, "notNull", "customer_id", json!({})),
+        check(3, "notNull", "created_at", json!({})),
+        check(4, "between", "amount", json!({"min": -1000, "max": 10000})),
+        check(5, "between", "quantity", json!({"min": 0, "max": 100})),
+        check(
+            6,
+            "matchesPattern",
+            "email",
+            json!({"pattern": "^[^@\\s]+@[^@\\s]+\\.[a-z]+$"}),
+        ),
+        check(7, "unique", "id", json!({})),
+        check(8, "expectedValues", "status", json!({"list": statuses})),
+        check(9, "minValue", "amount", json!({"value": -1000})),
+        check(10, "maxValue", "amount", json!({"value": 10000})),
+    ]
+}
+
+pub async fn columns(
+    c: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<ScanColumn>> {
+    let rows = c
+        .query(
+            "SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND a.attnum > 0 \
+             AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&schema, &table],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let typname: String = r.get(1);
+            let field_type = match typname.as_str() {
+                "int2" | "int4" | "int8" => "Integral",
+                "numeric" | "float4" | "float8" => "Fractional",
+                "date" => "Date",
+                "timestamp" | "timestamptz" => "Timestamp",
+                "bool" => "Boolean",
+                _ => "String",
+            };
+            ScanColumn {
+                name: r.get(0),
+                field_type: field_type.into(),
+                typname,
+            }
+        })
+        .collect())
+}
+
+pub fn plan(
+    schema: &str,
+    table: &str,
+    columns: Vec<ScanColumn>,
+    checks: Vec<ScanCheck>,
+    rows: Rows,
+) -> ScanPlan {
+    ScanPlan {
+        schema: schema.into(),
+        table: table.into(),
+        columns,
+        checks,
+        rows,
+        limit: None,
+        sample: 10,
+        checkpoint_column: Some("created_at".into()),
+        freshness_column: None,
+    }
+}
+
+/// One scan on a fresh session; returns the seconds and the result.
+pub async fn scan_once(params: &ConnectParams, plan: &ScanPlan) -> Result<(f64, ScanResult)> {
+    let t0 = Instant::now();
+    let client = params.connect().await?;
+    let r =
+        assay_postgres::scan::scan(&client, params, plan, Arc::new(AtomicBool::new(false))).await?;
+    Ok((t0.elapsed().as_secs_f64(), r))
+}
+
+/// A short summary of what a scan found, to show that the checks really ran.
+pub fn summary(r: &ScanResult) -> Value {
+    json!({
+        "records": r.records,
+        "failed_checks": r.outcomes.iter().filter(|o| !o.passed).map(|o| json!({"check": o.check_id, "anomalous": o.anomalous})).collect::<Vec<_>>(),
+        "errors": r.outcomes.iter().filter_map(|o| o.error.clone()).collect::<Vec<_>>(),
+    })
+}
