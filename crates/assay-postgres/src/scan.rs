@@ -39,7 +39,8 @@ pub struct ScanCheck {
     pub properties: Value,
     /// The reference table (`schema`, `name`) of cross-container rules, in the same database.
     pub reference: Option<(String, String)>,
-    /// The value measured by the previous scan (volumetric, metric).
+    /// What change comparisons compare with (volumetric, metric): the previous scan's measurement, or the mean
+    /// over the check's `window_size` days.
     pub previous: Option<f64>,
 }
 
@@ -578,7 +579,7 @@ pub async fn scan(
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
     client
         .batch_execute(
-            "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET statement_timeout = '30min'",
+            "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET statement_timeout = '30min'; SET jit = off",
         )
         .await
         .map_err(qe)?;
@@ -976,9 +977,16 @@ fn judge_aggregate(k: &ScanCheck, asserted: i64, measured: Option<f64>) -> Outco
                 (
                     ok,
                     format!(
-                        "{} is {} ({}: {}), outside [{}, {}]",
+                        "{} is {}{} ({}: {}), outside [{}, {}]",
                         what,
                         fmt_num(m),
+                        match (k.previous, p["window_size"].as_i64()) {
+                            (Some(b), Some(d)) =>
+                                format!(", against a {d}-day average of {}", fmt_num(b)),
+                            (Some(b), None) =>
+                                format!(", against {} in the previous scan", fmt_num(b)),
+                            _ => String::new(),
+                        },
                         p["comparison"].as_str().unwrap_or("Absolute Value"),
                         q.map(fmt_num).unwrap_or_default(),
                         num("min").map(fmt_num).unwrap_or_else(|| "-inf".into()),

@@ -310,7 +310,14 @@ async fn scan_container(
             }
         }
         let previous = if matches!(k.rule_type.as_str(), "volumetric" | "metric") {
-            state.store.last_metric(k.id).await.map_err(store_err)?
+            state
+                .store
+                .metric_baseline(
+                    k.id,
+                    k.properties["window_size"].as_i64().filter(|d| *d > 0),
+                )
+                .await
+                .map_err(store_err)?
         } else {
             None
         };
@@ -473,7 +480,11 @@ async fn scan_container(
                 .iter()
                 .map(|(_, m)| m.strip_prefix("The value ").unwrap_or(m))
                 .collect();
-            format!("The record fails {} checks: {}", fails.len(), each.join("; "))
+            format!(
+                "The record fails {} checks: {}",
+                fails.len(),
+                each.join("; ")
+            )
         };
         anomalies.push(NewAnomaly {
             kind: "record",

@@ -1014,3 +1014,72 @@ async fn rollup_invalid_checks_incremental_and_schema_stop() {
         .await;
     assert_eq!(r.status, 422);
 }
+
+#[tokio::test]
+async fn volume_changes_are_judged_against_history() {
+    let (api, ds, db) = setup("volume", ORDERS).await;
+    let shop = container_id(&api, ds, "shop").await;
+    let step = create(
+        &api,
+        shop,
+        "volumetric",
+        &[],
+        json!({"comparison": "Percentage Change", "min": -20, "max": 50}),
+    )
+    .await;
+    let window = create(
+        &api,
+        shop,
+        "volumetric",
+        &[],
+        json!({"comparison": "Absolute Change", "window_size": 7, "min": -150}),
+    )
+    .await;
+    let scan = || {
+        run(
+            &api,
+            ds,
+            "scan",
+            json!({"incremental": false, "container_names": ["shop"]}),
+        )
+    };
+    assert_eq!(scan().await["result"], "success");
+    let passing = |id: i64| {
+        let api = &api;
+        async move { api.get(&format!("/quality-checks/{id}")).await.body["is_passing"].clone() }
+    };
+    assert_eq!(
+        passing(step).await,
+        true,
+        "the first measurement has nothing to compare with"
+    );
+    let su = TestPg::shared().superuser(&db).await;
+    // 400 → 300 rows: -25 % against the previous scan, -100 against the 7-day average of 400
+    su.batch_execute("DELETE FROM sales.shop WHERE id > 300")
+        .await
+        .unwrap();
+    assert_eq!(scan().await["result"], "success");
+    assert_eq!(passing(step).await, false);
+    assert_eq!(passing(window).await, true);
+    // 300 → 240: -20 % passes the step check; the average of 400 and 300 is 350, so -110 still passes
+    su.batch_execute("DELETE FROM sales.shop WHERE id > 240")
+        .await
+        .unwrap();
+    assert_eq!(scan().await["result"], "success");
+    assert_eq!(passing(step).await, true);
+    assert_eq!(passing(window).await, true);
+    // 240 → 150: -90 against 240 fails the step (-37.5 %); against the average 313.3 it is -163
+    su.batch_execute("DELETE FROM sales.shop WHERE id > 150")
+        .await
+        .unwrap();
+    assert_eq!(scan().await["result"], "success");
+    assert_eq!(passing(step).await, false);
+    assert_eq!(passing(window).await, false);
+    let found = anomalies(&api, shop, "").await;
+    let msg = found
+        .iter()
+        .find(|a| a["failed_checks"][0]["quality_check"]["id"] == window)
+        .map(|a| a["message"].as_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("7-day average of 313.333"), "{msg}");
+}

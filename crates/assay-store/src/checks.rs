@@ -381,15 +381,29 @@ impl Store {
             .collect())
     }
 
-    /// The last value a check measured, for change comparisons.
-    pub async fn last_metric(&self, check_id: i64) -> Result<Option<f64>, StoreError> {
+    /// What a change comparison compares with: the last value the check measured, or with `window_days` the
+    /// mean of its measurements over that many days.
+    pub async fn metric_baseline(
+        &self,
+        check_id: i64,
+        window_days: Option<i64>,
+    ) -> Result<Option<f64>, StoreError> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(
-                "SELECT value FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL ORDER BY id DESC LIMIT 1",
-                &[&check_id],
-            )
-            .await?;
+        let row = match window_days {
+            None => c
+                .query_opt(
+                    "SELECT value FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL ORDER BY id DESC LIMIT 1",
+                    &[&check_id],
+                )
+                .await?,
+            Some(days) => c
+                .query_opt(
+                    "SELECT avg(value) FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL \
+                     AND created > now() - make_interval(days => $2::int)",
+                    &[&check_id, &(days as i32)],
+                )
+                .await?,
+        };
         Ok(row.and_then(|r| r.get(0)))
     }
 
