@@ -1083,3 +1083,115 @@ async fn volume_changes_are_judged_against_history() {
         .unwrap_or_default();
     assert!(msg.contains("7-day average of 313.333"), "{msg}");
 }
+
+#[tokio::test]
+async fn abort_and_killed_backends_leave_nothing_half_written() {
+    let (api, ds, db) = setup("scanfault", ORDERS).await;
+    let shop = container_id(&api, ds, "shop").await;
+    // every row takes a while: the scan runs for seconds
+    let slow = create(
+        &api,
+        shop,
+        "satisfiesExpression",
+        &[],
+        json!({"expression": "pg_sleep(0.05) IS NOT NULL AND amount < 100"}),
+    )
+    .await;
+    let limited = run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"],
+        "max_records_analyzed_per_partition": 20}),
+    )
+    .await;
+    assert_eq!(limited["result"], "success", "{limited}");
+    assert_eq!(limited["status"]["containers"][0]["records_processed"], 20);
+    let before = api
+        .get(&format!("/quality-checks/{slow}/metrics"))
+        .await
+        .body["total"]
+        .clone();
+
+    // abort while the pass runs: the operation ends aborted within seconds and writes nothing for the container
+    let op = api
+        .ok(
+            "/operations/run",
+            json!({"datastore_id": ds, "type": "scan", "incremental": false,
+        "container_names": ["shop"]}),
+        )
+        .await;
+    let id = op["id"].as_i64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let t0 = std::time::Instant::now();
+    api.call("PUT", &format!("/operations/abort/{id}"), None)
+        .await;
+    let done = api.wait(id).await;
+    assert_eq!(done["result"], "aborted", "{done}");
+    assert!(t0.elapsed().as_secs() < 10, "abort took {:?}", t0.elapsed());
+    let after = api
+        .get(&format!("/quality-checks/{slow}/metrics"))
+        .await
+        .body["total"]
+        .clone();
+    assert_eq!(before, after, "no metrics from the aborted scan");
+    assert!(
+        anomalies(&api, shop, &format!("&operation={id}"))
+            .await
+            .is_empty()
+    );
+    let su = TestPg::shared().superuser(&db).await;
+    let running: i64 = su
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.05)%' AND pid <> pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        running, 0,
+        "the abort cancelled the statement on the server"
+    );
+
+    // a killed backend fails the container with a message; the next scan works
+    let op = api
+        .ok(
+            "/operations/run",
+            json!({"datastore_id": ds, "type": "scan", "incremental": false,
+        "container_names": ["shop"]}),
+        )
+        .await;
+    let id = op["id"].as_i64().unwrap();
+    let mut killed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let n: i64 = su
+            .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                        WHERE query LIKE '%pg_sleep(0.05)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "the scan's backend was found");
+    let done = api.wait(id).await;
+    assert_eq!(done["result"], "failure", "{done}");
+    assert!(done["message"].as_str().unwrap().contains("shop"), "{done}");
+    assert!(
+        anomalies(&api, shop, &format!("&operation={id}"))
+            .await
+            .is_empty()
+    );
+    let scans = api.get(&format!("/containers/{shop}/scans")).await.body;
+    assert_eq!(scans["items"][0]["result"], "failure", "{scans}");
+    let again = run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"],
+        "max_records_analyzed_per_partition": 10}),
+    )
+    .await;
+    assert_eq!(again["result"], "success", "{again}");
+}
