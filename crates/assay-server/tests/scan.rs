@@ -774,6 +774,24 @@ async fn planted_defects_are_found_and_a_clean_table_has_none() {
         "{dup}"
     );
 
+    // recall and false positives: every planted row is reported, and only planted rows (and the original row
+    // that the planted duplicate key repeats) are
+    let mut reported = std::collections::BTreeSet::new();
+    for a in &found {
+        assert_eq!(
+            a["type"], "record",
+            "five defects, each below the rollup threshold: {a}"
+        );
+        let src = api
+            .get(&format!("/anomalies/{}/source-records", a["id"]))
+            .await
+            .body;
+        for r in src["items"].as_array().unwrap() {
+            reported.insert(r["id"].as_i64().unwrap());
+        }
+    }
+    let planted: std::collections::BTreeSet<i64> = [1, 1001, 1002, 1003, 1004, 1005].into();
+    assert_eq!(reported, planted, "recall 100 %, no false positives");
     // a rescan finds the same rows: duplicates, archived, pointing at the open ones
     let open_before = found.len();
     let op = run(
