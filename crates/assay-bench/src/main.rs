@@ -461,6 +461,34 @@ async fn scan_bench(url: &str, n: i64, reps: usize) -> Result<()> {
         last = Some(r);
     }
     let result = last.context("at least one repetition")?;
+    // what writing the scan's enrichment rows adds (tables created beforehand, as after a first scan)
+    su.batch_execute("CREATE SCHEMA IF NOT EXISTS bench_enrich")
+        .await?;
+    let mut ec = params.connect().await?;
+    assay_enrichment::write::write(
+        &mut ec,
+        "bench_enrich",
+        "_bench",
+        &params.user,
+        &scan::enrichment_rows(&result, 0),
+    )
+    .await?;
+    let t0 = Instant::now();
+    let written = assay_enrichment::write::write(
+        &mut ec,
+        "bench_enrich",
+        "_bench",
+        &params.user,
+        &scan::enrichment_rows(&result, 1),
+    )
+    .await?;
+    let enrich_t = t0.elapsed().as_secs_f64();
+    let anomalous_rows: i64 = result
+        .outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.anomalous)
+        .sum();
     let wm = result
         .checkpoint
         .clone()
@@ -500,6 +528,10 @@ async fn scan_bench(url: &str, n: i64, reps: usize) -> Result<()> {
         "ratio_scan_to_copy_1conn": ms / m1,
         "ratio_scan_to_copy_2conn": ms / m2,
         "full_scan": scan::summary(&result),
+        "anomalous_rows": anomalous_rows,
+        "enrichment_write_s": enrich_t,
+        "enrichment_rows_written": written.metrics + written.failed_checks + written.source_records + 1,
+        "ratio_enrichment_to_scan": enrich_t / ms,
         "incremental_rows": inc_r.records,
         "incremental_s": inc_t,
         "ratio_incremental_to_full": inc_t / ms,

@@ -117,3 +117,69 @@ pub fn summary(r: &ScanResult) -> Value {
         "errors": r.outcomes.iter().filter_map(|o| o.error.clone()).collect::<Vec<_>>(),
     })
 }
+
+/// The enrichment rows a scan result produces with the default limits: one shape anomaly per failed check with
+/// up to ten source records (the server writes the same shape).
+pub fn enrichment_rows(
+    r: &ScanResult,
+    operation_id: i64,
+) -> assay_enrichment::write::ContainerWrite {
+    use assay_enrichment::write::*;
+    let mut failed = Vec::new();
+    let mut records = Vec::new();
+    for (i, o) in r.outcomes.iter().filter(|o| !o.passed).enumerate() {
+        let uuid = format!("bench-{operation_id}-{i}");
+        failed.push(FailedRow {
+            check_id: o.check_id,
+            anomaly_uuid: uuid.clone(),
+            message: o.message.clone().unwrap_or_default(),
+            rule_type: "bench".into(),
+            tags: vec![],
+            properties: json!({}),
+            description: String::new(),
+            fields: vec![],
+            metadata: json!({}),
+            anomalous_records_count: o.anomalous,
+            fingerprint: uuid.clone(),
+            detected_time: "2026-11-25T00:00:00Z".into(),
+        });
+        for row in o.rows.iter().take(10) {
+            records.push(RecordRow {
+                anomaly_uuid: uuid.clone(),
+                record: serde_json::from_str(row).unwrap_or(Value::Null),
+            });
+        }
+    }
+    ContainerWrite {
+        scan: ScanRow {
+            operation_id,
+            datastore_id: 1,
+            container_id: 1,
+            datastore_name: "bench".into(),
+            container_name: "orders".into(),
+            incremental: false,
+            records_processed: r.records,
+            source_record_limit: 10,
+            max_records_analyzed: -1,
+            anomaly_count: failed.len() as i64,
+            start_time: "2026-11-25T00:00:00Z".into(),
+            end_time: "2026-11-25T00:00:01Z".into(),
+            result: "success".into(),
+            message: None,
+        },
+        metrics: r
+            .outcomes
+            .iter()
+            .map(|o| MetricRow {
+                check_id: o.check_id,
+                result: if o.passed { "passed" } else { "failed" },
+                details: o.message.clone(),
+                asserted: o.asserted,
+                anomalous: o.anomalous,
+            })
+            .collect(),
+        failed,
+        records,
+        remediation: None,
+    }
+}

@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 mod error;
+mod exporter;
 mod openapi;
 mod params;
 mod profiler;

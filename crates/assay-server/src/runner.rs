@@ -79,6 +79,15 @@ async fn run(state: &AppState, op: OperationRecord) {
                 status: e.status,
             }
         }
+        "export" => {
+            let e = crate::exporter::run(state, &op).await;
+            Ending {
+                result: e.result,
+                detail: e.message.clone().filter(|_| e.result != "success"),
+                message: e.message,
+                status: e.status,
+            }
+        }
         "scan" => {
             let e = crate::scanner::run(state, &op).await;
             Ending {

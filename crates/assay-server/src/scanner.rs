@@ -138,6 +138,10 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             );
         }
     };
+    let enrichment = match &ds.enrichment {
+        Some(link) => Some(enrichment_target(state, &ds, link.id).await),
+        None => None,
+    };
     let abort = Arc::new(AtomicBool::new(false));
     let watcher = {
         let store = state.store.clone();
@@ -162,7 +166,17 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             break;
         }
         let t0 = Instant::now();
-        let r = scan_container(state, op, &ds, c, &params, &s, abort.clone()).await;
+        let r = scan_container(
+            state,
+            op,
+            &ds,
+            c,
+            &params,
+            &s,
+            abort.clone(),
+            enrichment.as_ref(),
+        )
+        .await;
         let ms = t0.elapsed().as_millis() as i64;
         match r {
             Ok(done) => {
@@ -272,6 +286,7 @@ fn tags_of(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn scan_container(
     state: &AppState,
     op: &OperationRecord,
@@ -280,7 +295,9 @@ async fn scan_container(
     params: &assay_postgres::ConnectParams,
     s: &Settings,
     abort: Arc<AtomicBool>,
+    enrichment: Option<&Result<Target, String>>,
 ) -> Result<Done, PgError> {
+    let started_at = chrono::Utc::now();
     let store_err = |e: assay_store::StoreError| PgError::Property {
         field: "metadata".into(),
         message: e.to_string(),
@@ -498,6 +515,8 @@ async fn scan_container(
         });
     }
     let checks_run = metrics.len();
+    let kept_metrics = metrics.clone();
+    let kept_anomalies = anomalies.clone();
     // a scan that could not evaluate a check must not resolve that check's anomalies
     let write = ContainerScanWrite {
         operation_id: op.id,
@@ -532,6 +551,54 @@ async fn scan_container(
         .record_container_scan(&write)
         .await
         .map_err(store_err)?;
+    // the metadata is committed; now the enrichment store, in its own transaction
+    if let Some(target) = enrichment {
+        let outcome = match target {
+            Err(e) => Err(e.clone()),
+            Ok(t) => {
+                let cw = enrichment_rows(
+                    op,
+                    ds,
+                    c,
+                    s,
+                    incremental,
+                    result.records,
+                    &kept_metrics,
+                    &invalid,
+                    &kept_anomalies,
+                    &written.ids,
+                    &meta,
+                    &plan.columns,
+                    started_at,
+                );
+                match t.params.connect().await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(mut client) => assay_enrichment::write::write(
+                        &mut client,
+                        &t.schema,
+                        &t.prefix,
+                        &t.params.user,
+                        &cw,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                }
+            }
+        };
+        match outcome {
+            Ok(_) => {
+                let ids: Vec<i64> = written.ids.iter().map(|x| x.0).collect();
+                state.store.mark_enriched(&ids).await.map_err(store_err)?;
+            }
+            Err(e) => {
+                let n = format!("enrichment not written: {e}");
+                note = Some(match note {
+                    Some(x) => format!("{x}; {n}"),
+                    None => n,
+                });
+            }
+        }
+    }
     if !invalid.is_empty() {
         let list: Vec<String> = invalid
             .iter()
@@ -610,6 +677,156 @@ fn shape_anomaly(
         checks: vec![(k.id, msg.to_string())],
         tags: meta.map(|m| tags_of(&m.tags)).unwrap_or_default(),
         weight: meta.map(|m| m.weight).unwrap_or(1),
+    }
+}
+
+/// Where a source's enrichment rows go.
+pub struct Target {
+    pub params: assay_postgres::ConnectParams,
+    pub schema: String,
+    pub prefix: String,
+}
+
+/// Resolves the linked enrichment datastore once per operation.
+pub(crate) async fn enrichment_target(
+    state: &AppState,
+    ds: &DatastoreRecord,
+    enrich_id: i64,
+) -> Result<Target, String> {
+    let viewer = Viewer::admin(0);
+    let eds = state
+        .store
+        .datastore(enrich_id, &viewer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let conn = state
+        .store
+        .connection(eds.connection_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let params = assay_postgres::Endpoint {
+        connection: &conn.spec,
+        database: &eds.spec.database,
+    }
+    .resolve(&state.resolver)
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot reach the enrichment datastore '{}': {e}",
+            eds.spec.name
+        )
+    })?;
+    let prefix = match &ds.spec.enrichment_prefix {
+        Some(p) => p.clone(),
+        None => assay_core::datastore::normalize_prefix(&ds.spec.name).map_err(|e| e.message)?,
+    };
+    Ok(Target {
+        params,
+        schema: eds.spec.schema.clone(),
+        prefix,
+    })
+}
+
+/// The enrichment rows of one container scan.
+#[allow(clippy::too_many_arguments)]
+fn enrichment_rows(
+    op: &OperationRecord,
+    ds: &DatastoreRecord,
+    c: &ContainerRecord,
+    s: &Settings,
+    incremental: bool,
+    records: i64,
+    metrics: &[NewMetric],
+    invalid: &[(i64, String)],
+    anomalies: &[NewAnomaly],
+    ids: &[(i64, String)],
+    meta: &BTreeMap<i64, &assay_store::checks::ScanCheckRecord>,
+    columns: &[assay_postgres::scan::ScanColumn],
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> assay_enrichment::write::ContainerWrite {
+    use assay_enrichment::write::{
+        ContainerWrite, FailedRow, MetricRow, RecordRow, Remediation, ScanRow,
+    };
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    for (a, (_, uuid)) in anomalies.iter().zip(ids) {
+        for (check, msg) in &a.checks {
+            let m = meta.get(check);
+            failed.push(FailedRow {
+                check_id: *check,
+                anomaly_uuid: uuid.clone(),
+                message: msg.clone(),
+                rule_type: m.map(|m| m.rule_type.clone()).unwrap_or_default(),
+                tags: m.map(|m| tags_of(&m.tags)).unwrap_or_default(),
+                properties: m.map(|m| m.properties.clone()).unwrap_or(Value::Null),
+                description: m.map(|m| m.description.clone()).unwrap_or_default(),
+                fields: m.map(|m| m.fields.clone()).unwrap_or_default(),
+                metadata: m
+                    .map(|m| m.additional_metadata.clone())
+                    .unwrap_or(Value::Null),
+                anomalous_records_count: a.anomalous_records_count,
+                fingerprint: a.fingerprint.clone(),
+                detected_time: now.clone(),
+            });
+        }
+        for r in a.source_records.iter().take(s.source_records) {
+            rows.push(RecordRow {
+                anomaly_uuid: uuid.clone(),
+                record: r.clone(),
+            });
+        }
+    }
+    let mut metric_rows: Vec<MetricRow> = metrics
+        .iter()
+        .map(|m| MetricRow {
+            check_id: m.check_id,
+            result: if m.passed == Some(false) {
+                "failed"
+            } else {
+                "passed"
+            },
+            details: m.message.clone(),
+            asserted: m.asserted_records,
+            anomalous: m.anomalous_records,
+        })
+        .collect();
+    metric_rows.extend(invalid.iter().map(|(id, e)| MetricRow {
+        check_id: *id,
+        result: "unasserted",
+        details: Some(e.clone()),
+        asserted: 0,
+        anomalous: 0,
+    }));
+    let strategy = ds.spec.enrichment_remediation_strategy.as_str().to_string();
+    ContainerWrite {
+        scan: ScanRow {
+            operation_id: op.id,
+            datastore_id: ds.id,
+            container_id: c.id,
+            datastore_name: ds.spec.name.clone(),
+            container_name: c.name.clone(),
+            incremental,
+            records_processed: records,
+            source_record_limit: s.source_records as i64,
+            max_records_analyzed: s.limit.map(|n| n as i64).unwrap_or(-1),
+            anomaly_count: anomalies.len() as i64,
+            start_time: started_at.to_rfc3339(),
+            end_time: now.clone(),
+            result: "success".into(),
+            message: None,
+        },
+        metrics: metric_rows,
+        failed,
+        remediation: (strategy != "none").then(|| Remediation {
+            strategy,
+            columns: columns
+                .iter()
+                .map(|c| (c.name.clone(), c.typname.clone()))
+                .collect(),
+            rows: rows.clone(),
+        }),
+        records: rows,
     }
 }
 

@@ -63,6 +63,8 @@ pub struct ScanWritten {
     pub anomalies: i64,
     pub duplicates: i64,
     pub resolved: i64,
+    /// (id, uuid) of each anomaly written, in the order given.
+    pub ids: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,13 +204,13 @@ impl Store {
                 out.anomalies += 1;
                 ("Active", false)
             };
-            let id: i64 = tx
+            let row = tx
                 .query_one(
                     "INSERT INTO anomalies (uuid, operation_id, datastore_id, container_id, type, status, \
                        anomalous_records_count, fingerprint, fingerprint_source, message, tags, source_records, weight, \
                        archived_at) \
                      VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                       CASE WHEN $13 THEN now() END) RETURNING id",
+                       CASE WHEN $13 THEN now() END) RETURNING id, uuid::text",
                     &[
                         &w.operation_id,
                         &w.datastore_id,
@@ -225,8 +227,9 @@ impl Store {
                         &archived,
                     ],
                 )
-                .await?
-                .get(0);
+                .await?;
+            let id: i64 = row.get(0);
+            out.ids.push((id, row.get(1)));
             for (check, msg) in &a.checks {
                 tx.execute(
                     "INSERT INTO anomaly_checks (anomaly_id, check_id, message) VALUES ($1, $2, $3) \
@@ -312,6 +315,17 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Marks anomalies whose rows were written to the enrichment store.
+    pub async fn mark_enriched(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE anomalies SET source_enriched = true WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Records a container scan that did not complete (nothing else of it is written).

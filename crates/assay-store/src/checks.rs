@@ -131,6 +131,8 @@ pub struct ScanCheckRecord {
     pub properties: Value,
     pub tags: Value,
     pub weight: i32,
+    pub description: String,
+    pub additional_metadata: Value,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -351,7 +353,8 @@ impl Store {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT id, rule_type, fields, coverage, filter, properties, tags, weight FROM quality_checks \
+                "SELECT id, rule_type, fields, coverage, filter, properties, tags, weight, description, additional_metadata \
+                 FROM quality_checks \
                  WHERE container_id = $1 AND status = 'Active' AND deleted_at IS NULL ORDER BY id",
                 &[&container_id],
             )
@@ -376,6 +379,8 @@ impl Store {
                     properties: r.get(5),
                     tags: r.get(6),
                     weight: r.get(7),
+                    description: r.get(8),
+                    additional_metadata: r.get(9),
                 }
             })
             .collect())

@@ -529,3 +529,95 @@ pub async fn unlink(
     s.store.unlink_enrichment(rec.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The enrichment datastore, a session on it, and the prefix asked for (`?prefix=`, or the prefix of the one
+/// source linked to it).
+async fn enrichment_session(
+    s: &AppState,
+    u: &AuthUser,
+    raw: &str,
+    q: &Params,
+) -> Result<(DatastoreRecord, tokio_postgres::Client, String, String), ApiError> {
+    let eds = s
+        .store
+        .datastore(id(raw, "datastore")?, &u.viewer())
+        .await?;
+    if !eds.spec.enrichment_only {
+        return Err(ApiError::conflict(format!(
+            "datastore '{}' is not an enrichment datastore",
+            eds.spec.name
+        )));
+    }
+    let prefix = match q.get("prefix") {
+        Some(p) => {
+            assay_core::datastore::normalize_prefix(p).map_err(|e| ApiError::fields(vec![e]))?
+        }
+        None => {
+            let [only] = eds.linked_datastores.as_slice() else {
+                return Err(ApiError::invalid(
+                    "query parameter prefix is required (the enrichment prefix, e.g. _shop)",
+                ));
+            };
+            let src = s.store.datastore(only.id, &u.viewer()).await?;
+            match src.spec.enrichment_prefix {
+                Some(p) => p,
+                None => assay_core::datastore::normalize_prefix(&src.spec.name)
+                    .map_err(|e| ApiError::fields(vec![e]))?,
+            }
+        }
+    };
+    let conn = s.store.connection(eds.connection_id).await?;
+    let params = assay_postgres::Endpoint {
+        connection: &conn.spec,
+        database: &eds.spec.database,
+    }
+    .resolve(&s.resolver)
+    .await
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let client = params
+        .connect()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok((eds, client, prefix, params.user))
+}
+
+/// `GET /api/datastores/{id}/enrichment-tables[?prefix=]`: the tables Assay created for a prefix.
+pub async fn enrichment_tables(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (eds, client, prefix, _) = enrichment_session(&s, &u, &raw, &q).await?;
+    let tables = assay_enrichment::layout::registered(&client, &eds.spec.schema, &prefix)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok(Json(json!({
+        "prefix": prefix,
+        "schema": eds.spec.schema,
+        "tables": tables.iter().map(|(n, k, v)| json!({"name": n, "kind": k, "schema_version": v})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `DELETE /api/datastores/{id}/enrichment-tables[?prefix=]`: drops exactly the tables Assay created for the
+/// prefix (listed in its registry), nothing else.
+pub async fn drop_enrichment_tables(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(raw): Path<String>,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (eds, mut client, prefix, role) = enrichment_session(&s, &u, &raw, &q).await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let dropped = assay_enrichment::layout::drop_all(&tx, &eds.spec.schema, &prefix, &role)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+    tx.commit()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    tracing::info!(datastore_id = eds.id, prefix = %prefix, tables = dropped.len(), "EnrichmentTablesDropped");
+    Ok(Json(json!({"prefix": prefix, "dropped": dropped})))
+}

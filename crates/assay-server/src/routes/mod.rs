@@ -93,6 +93,11 @@ pub fn router(state: AppState) -> Router {
             get(anomalies::source_records),
         )
         .route("/containers/{id}/scans", get(catalog::scans))
+        .route("/export/{asset}", post(operations::export))
+        .route(
+            "/datastores/{id}/enrichment-tables",
+            get(datastores::enrichment_tables).delete(datastores::drop_enrichment_tables),
+        )
         .route("/operations", get(operations::list))
         .route("/operations/run", post(operations::run))
         .route("/operations/{id}", get(operations::get_one))

@@ -152,11 +152,31 @@ pub async fn run(
                    "auto_resolve_passed_anomalies": auto_resolve.unwrap_or(!incremental) && !incremental,
                    "archive_duplicate_anomalies": archive_dups, "greater_than_time": gtt, "greater_than_batch": gtb})
         }
+        Some(OperationType::Export) => {
+            let mut f = Fields::new(&map);
+            let asset = f.string("asset_type").value();
+            let containers: Vec<i64> = map
+                .get("container_ids")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default();
+            let include_deleted = f.boolean("include_deleted").value().unwrap_or(false);
+            match asset.as_deref() {
+                Some("anomalies" | "checks" | "profiles" | "field_profiles") => {}
+                Some(other) => f.invalid(
+                    "asset_type",
+                    format!("'{other}' is not anomalies, checks or profiles"),
+                ),
+                None => f.invalid("asset_type", "is required: anomalies, checks or profiles"),
+            }
+            errors.extend(f.errors);
+            json!({"asset_type": asset, "container_ids": containers, "include_deleted": include_deleted})
+        }
         Some(other) => {
             errors.push(FieldError::new(
                 "type",
                 format!(
-                    "the {} operation is not available in this version of Assay yet; run sync, profile or scan",
+                    "the {} operation is not available in this version of Assay yet; run sync, profile, scan or export",
                     other.as_str()
                 ),
             ));
@@ -257,4 +277,78 @@ pub async fn abort(
         .request_abort(id(&raw, "operation")?, &u.viewer(), &u.label())
         .await?;
     Ok(Json(views::operation(&op)))
+}
+
+/// `POST /api/export/{anomalies|checks|field-profiles}?datastore=N[&containers=..]`: queues an export operation.
+/// `POST /api/export/check-templates?enrich_datastore_id=N` answers 204: Assay keeps no templates, so the
+/// templates table is written empty.
+pub async fn export(
+    State(s): State<AppState>,
+    u: AuthUser,
+    Path(asset): Path<String>,
+    q: Params,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if asset == "check-templates" {
+        let id = q
+            .int("enrich_datastore_id")?
+            .ok_or_else(|| ApiError::invalid("query parameter enrich_datastore_id is required"))?;
+        let eds = s.store.datastore(id, &u.viewer()).await?;
+        // the prefix of the source that writes here (the first, if several do)
+        let prefix = match eds.linked_datastores.first() {
+            Some(l) => {
+                let src = s.store.datastore(l.id, &u.viewer()).await?;
+                src.spec
+                    .enrichment_prefix
+                    .clone()
+                    .or_else(|| assay_core::datastore::normalize_prefix(&src.spec.name).ok())
+                    .unwrap_or_else(|| "_assay".into())
+            }
+            None => "_assay".into(),
+        };
+        let conn = s.store.connection(eds.connection_id).await?;
+        let params = assay_postgres::Endpoint {
+            connection: &conn.spec,
+            database: &eds.spec.database,
+        }
+        .resolve(&s.resolver)
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
+        let mut client = params
+            .connect()
+            .await
+            .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
+        assay_enrichment::export::replace(
+            &mut client,
+            &eds.spec.schema,
+            &prefix,
+            &params.user,
+            &assay_enrichment::export::CHECK_TEMPLATES,
+            &[],
+        )
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string()))?;
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    }
+    let asset_type = match asset.as_str() {
+        "anomalies" => "anomalies",
+        "checks" => "checks",
+        "field-profiles" | "profiles" => "profiles",
+        other => {
+            return Err(ApiError::not_found(format!(
+                "Not Found: no export of '{other}'; use anomalies, checks, field-profiles or check-templates"
+            )));
+        }
+    };
+    let id = q
+        .int("datastore")?
+        .ok_or_else(|| ApiError::invalid("query parameter datastore is required"))?;
+    let ds = s.store.datastore(id, &u.viewer()).await?;
+    let params = json!({"asset_type": asset_type, "container_ids": q.ints("containers")?, "include_deleted": false});
+    let op = s
+        .store
+        .enqueue_operation("export", ds.id, &params, &u.label(), Some(u.0.id))
+        .await?;
+    s.wake_runner.notify_one();
+    Ok(Json(views::operation(&op)).into_response())
 }
