@@ -156,6 +156,22 @@ async fn scans_write_the_enrichment_tables_and_remediation() {
             .unwrap()
             .get(0);
         assert_eq!(k, 1, "the anomaly {uuid} is in the enrichment store");
+        let here = api
+            .get(&format!("/anomalies/{}/source-records", a["id"]))
+            .await
+            .body;
+        let there = api
+            .get(&format!(
+                "/anomalies/{}/source-records?source=enrichment",
+                a["id"]
+            ))
+            .await
+            .body;
+        assert_eq!(there["source"], "enrichment");
+        assert_eq!(
+            here["items"], there["items"],
+            "the enrichment store holds the same rows"
+        );
     }
 
     // remediation: append accumulates per scan, overwrite keeps the latest

@@ -121,13 +121,55 @@ pub async fn get_one(
     )))
 }
 
-/// The offending rows kept with the anomaly.
+/// The offending rows kept with the anomaly; with `?source=enrichment`, as stored in the enrichment datastore.
 pub async fn source_records(
     State(s): State<AppState>,
     u: AuthUser,
     Path(raw): Path<String>,
+    q: Params,
 ) -> Result<Json<Value>, ApiError> {
     let a = s.store.anomaly(id(&raw, "anomaly")?, &u.viewer()).await?;
+    if q.get("source") == Some("enrichment") {
+        let ds = s.store.datastore(a.datastore_id, &u.viewer()).await?;
+        let Some(link) = &ds.enrichment else {
+            return Err(ApiError::conflict(format!(
+                "datastore '{}' has no enrichment datastore",
+                ds.spec.name
+            )));
+        };
+        let bad_gateway = |e: String| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e);
+        let t = crate::scanner::enrichment_target(&s, &ds, link.id)
+            .await
+            .map_err(bad_gateway)?;
+        let client = t
+            .params
+            .connect()
+            .await
+            .map_err(|e| bad_gateway(e.to_string()))?;
+        let table = assay_postgres::ident::qualified(
+            &t.schema,
+            &assay_enrichment::layout::table_name(&t.prefix, "source_records"),
+        );
+        let rows = client
+            .query(
+                &format!("SELECT record FROM {table} WHERE anomaly_uuid = $1"),
+                &[&a.uuid],
+            )
+            .await
+            .map_err(|e| bad_gateway(format!("enrichment store: {e}")))?;
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let text: String = r.get(0);
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            })
+            .collect();
+        let total = items.len();
+        return Ok(Json(
+            json!({"items": items, "total": total, "source": "enrichment",
+            "anomalous_records_count": a.anomalous_records_count}),
+        ));
+    }
     let rows = a.source_records.as_array().cloned().unwrap_or_default();
     let total = rows.len();
     Ok(Json(
