@@ -183,6 +183,7 @@ fn plan(schema: &str, table: &str, cols: Vec<Column>, parallel: usize, rows: Row
         parallelism: if incremental { 1 } else { parallel },
         limit_per_partition: None,
         has_ctid: !incremental,
+        relation: None,
     }
 }
 

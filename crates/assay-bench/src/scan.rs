@@ -97,6 +97,7 @@ pub fn plan(
         sample: 10,
         checkpoint_column: Some("created_at".into()),
         freshness_column: None,
+        relation: None,
     }
 }
 

@@ -693,3 +693,316 @@ async fn shop(pg: &TestPg) -> (String, String, String) {
         .unwrap();
     (db, reader, writer)
 }
+
+/// The official `qualytics-cli` (installed by `scripts/test` into `.ci/venv`).
+const QUALYTICS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/venv/bin/qualytics");
+
+fn qualytics(home: &Path, args: &[&str]) -> (bool, String) {
+    assert!(
+        Path::new(QUALYTICS).exists(),
+        "qualytics-cli is missing: run ./scripts/test, which installs qualytics-cli==1.2.2 into .ci/venv"
+    );
+    let out = Command::new(QUALYTICS)
+        .args(args)
+        .env("QUALYTICS_CONFIG_HOME", home)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .env_remove("QUALYTICS_URL")
+        .env_remove("QUALYTICS_TOKEN")
+        .output()
+        .expect("run qualytics");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn q_ok(home: &Path, args: &[&str]) -> String {
+    let (ok, text) = qualytics(home, args);
+    assert!(ok, "qualytics {args:?} failed: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_qualytics_cli_drives_assay_unmodified() {
+    let pg = TestPg::shared();
+    let meta = pg.create_database("qmeta").await;
+    let (db, reader, writer) = shop(pg).await;
+    let data = tmp("q-data");
+    let server = Server::start(&[
+        "--metadata-url",
+        &pg.superuser_url(&meta),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let token = server.token.clone().unwrap();
+    let home = tmp("q-home");
+    let port = pg.port().to_string();
+    q_ok(
+        &home,
+        &["auth", "init", "--url", &server.url, "--token", &token],
+    );
+    let out = q_ok(&home, &["doctor"]);
+    assert!(
+        out.contains("55 required method/path operations supported"),
+        "{out}"
+    );
+    assert!(out.contains("All checks passed!"), "{out}");
+
+    // the seed's commands, verbatim but for the values
+    let out = q_ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "your_connection_name",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &reader,
+            "--password",
+            "readerpw",
+        ],
+    );
+    assert!(out.contains("Connection created successfully!"), "{out}");
+    assert!(
+        !out.contains("readerpw"),
+        "the password is never printed back"
+    );
+    let out = q_ok(
+        &home,
+        &[
+            "datastores",
+            "create",
+            "--name",
+            "your_datastore_name",
+            "--connection-name",
+            "your_connection_name",
+            "--database",
+            &db,
+            "--schema",
+            "sales",
+        ],
+    );
+    let src = id_after(&out, "Datastore ID: ");
+    q_ok(
+        &home,
+        &[
+            "connections",
+            "create",
+            "--type",
+            "postgresql",
+            "--name",
+            "rw",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &writer,
+            "--password",
+            "writerpw",
+        ],
+    );
+    let out = q_ok(
+        &home,
+        &[
+            "datastores",
+            "create",
+            "--name",
+            "enrichment",
+            "--connection-name",
+            "rw",
+            "--database",
+            &db,
+            "--schema",
+            "enrich",
+            "--enrichment-only",
+        ],
+    );
+    let enr = id_after(&out, "Datastore ID: ");
+    q_ok(
+        &home,
+        &["datastores", "enrichment", "--id", &src, "--link", &enr],
+    );
+    let out = q_ok(&home, &["connections", "list"]);
+    assert!(
+        out.contains("your_connection_name") && out.contains("rw"),
+        "{out}"
+    );
+    q_ok(&home, &["datastores", "get", "--id", &src]);
+
+    // operations, waiting with the CLI's own polling
+    for op in ["sync", "profile", "scan"] {
+        let out = q_ok(
+            &home,
+            &[
+                "operations",
+                op,
+                "--datastore-id",
+                &src,
+                "--poll-interval",
+                "1",
+            ],
+        );
+        assert!(out.contains("Successfully Finished"), "{op}: {out}");
+    }
+    let out = q_ok(&home, &["containers", "list", "--datastore-id", &src]);
+    assert!(out.contains("orders") && out.contains("customers"), "{out}");
+    let out = q_ok(
+        &home,
+        &["checks", "list", "--datastore-id", &src, "--format", "json"],
+    );
+    assert!(out.contains("notNull"), "{out}");
+
+    // a bad row, then a scan that finds it; anomalies through the CLI
+    pg.superuser(&db)
+        .await
+        .batch_execute("INSERT INTO sales.orders (total) VALUES (-5)")
+        .await
+        .unwrap();
+    let out = q_ok(
+        &home,
+        &[
+            "operations",
+            "scan",
+            "--datastore-id",
+            &src,
+            "--poll-interval",
+            "1",
+        ],
+    );
+    assert!(out.contains("Successfully Finished"), "{out}");
+    let out = q_ok(
+        &home,
+        &[
+            "anomalies",
+            "list",
+            "--datastore-id",
+            &src,
+            "--format",
+            "json",
+        ],
+    );
+    let anomalies: serde_json::Value =
+        serde_json::from_str(out.trim_start_matches(|c| c != '[' && c != '{'))
+            .unwrap_or_else(|e| panic!("anomalies list is JSON ({e}): {out}"));
+    let list = anomalies
+        .as_array()
+        .or(anomalies["items"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let first = list.first().unwrap_or_else(|| panic!("an anomaly: {out}"))["id"].to_string();
+    q_ok(
+        &home,
+        &[
+            "anomalies",
+            "update",
+            "--id",
+            &first,
+            "--status",
+            "Acknowledged",
+        ],
+    );
+    q_ok(
+        &home,
+        &[
+            "anomalies",
+            "archive",
+            "--id",
+            &first,
+            "--status",
+            "Resolved",
+        ],
+    );
+    let out = q_ok(&home, &["anomalies", "get", "--id", &first]);
+    assert!(out.contains("Resolved"), "{out}");
+
+    // checks: export then import into the same datastore updates, never duplicates
+    let exp = tmp("q-checks");
+    q_ok(
+        &home,
+        &[
+            "checks",
+            "export",
+            "--datastore-id",
+            &src,
+            "--output",
+            exp.to_str().unwrap(),
+        ],
+    );
+    let out = q_ok(
+        &home,
+        &[
+            "checks",
+            "import",
+            "--datastore-id",
+            &src,
+            "--input",
+            exp.to_str().unwrap(),
+        ],
+    );
+    let row = out
+        .lines()
+        .find(|l| l.contains(&format!("│ {src} ")))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let cells: Vec<&str> = row
+        .split('│')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells[1], "0", "nothing created: {out}");
+    assert_eq!(cells[3], "0", "nothing failed: {out}");
+
+    // tags, teams, users
+    q_ok(
+        &home,
+        &[
+            "tags",
+            "create",
+            "--name",
+            "finance",
+            "--weight-modifier",
+            "2",
+        ],
+    );
+    assert!(q_ok(&home, &["tags", "list"]).contains("finance"));
+    q_ok(&home, &["tags", "delete", "--name", "finance"]);
+    assert!(q_ok(&home, &["teams", "list"]).contains("Public"));
+    assert!(q_ok(&home, &["users", "list"]).contains("admin"));
+
+    // config export, and an import dry run that plans without writing
+    let cfg = tmp("q-config");
+    q_ok(
+        &home,
+        &[
+            "config",
+            "export",
+            "--datastore-id",
+            &src,
+            "--output",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    assert!(cfg.join("connections").exists() && cfg.join("datastores").exists());
+    let out = q_ok(
+        &home,
+        &[
+            "config",
+            "import",
+            "--input",
+            cfg.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert!(out.to_lowercase().contains("dry"), "{out}");
+    drop(server);
+}

@@ -12,6 +12,8 @@ pub enum TableKind {
     View,
     MaterializedView,
     ForeignTable,
+    /// A container defined by a query over the source (not a relation of the catalog).
+    ComputedTable,
 }
 
 impl TableKind {
@@ -33,6 +35,7 @@ impl TableKind {
             Self::View => "view",
             Self::MaterializedView => "materialized_view",
             Self::ForeignTable => "foreign_table",
+            Self::ComputedTable => "computed_table",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -42,6 +45,7 @@ impl TableKind {
             Self::View,
             Self::MaterializedView,
             Self::ForeignTable,
+            Self::ComputedTable,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -50,6 +54,7 @@ impl TableKind {
     pub fn container_type(self) -> &'static str {
         match self {
             Self::View | Self::MaterializedView => "view",
+            Self::ComputedTable => "computed_table",
             _ => "table",
         }
     }

@@ -983,6 +983,32 @@ pub fn validate(d: &Definition<'_>, fields: &[FieldInfo<'_>]) -> Result<Value, V
     }
 }
 
+/// Lower case; every run of other characters than letters and digits becomes `_`; no `_` at either end.
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// The portable id of a check (`_qualytics_check_uid`): `slug(container)__slug(rule)__slug(sorted fields)`, as
+/// the Qualytics CLI computes it on export, so export → import round trips match checks instead of duplicating.
+pub fn check_uid(container: &str, rule: &str, fields: &[String]) -> String {
+    let mut f = fields.to_vec();
+    f.sort();
+    format!(
+        "{}__{}__{}",
+        slug(container),
+        slug(rule),
+        slug(&f.join("_"))
+    )
+}
+
 /// Whether the rule is evaluated row by row (so that a violation names the rows), as opposed to a
 /// container-level or aggregate rule that yields shape anomalies only.
 pub fn is_row_level(rule: &str) -> bool {

@@ -49,6 +49,8 @@ pub struct ReadPlan {
     pub limit_per_partition: Option<u64>,
     /// Page ranges apply (relkind r or m).
     pub has_ctid: bool,
+    /// A parenthesised query to read instead of `schema.table` (computed containers and fields).
+    pub relation: Option<String>,
 }
 
 /// What a read produced.
@@ -118,10 +120,13 @@ pub fn copy_sql(plan: &ReadPlan, pages: Option<(u64, Option<u64>)>) -> String {
     } else {
         select_list(plan)
     };
-    let mut sql = format!(
-        "SELECT {cols} FROM {}",
-        qualified(&plan.schema, &plan.table)
-    );
+    let mut sql = match &plan.relation {
+        Some(r) => format!("SELECT {cols} FROM {r} AS t"),
+        None => format!(
+            "SELECT {cols} FROM {}",
+            qualified(&plan.schema, &plan.table)
+        ),
+    };
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -141,14 +146,21 @@ pub async fn read(
     let first = params.connect().await?;
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
     let rel = qualified(&plan.schema, &plan.table);
-    let row = first
-        .query_one(
-            "SELECT now()::text, pg_total_relation_size($1::text::regclass), \
-                    pg_relation_size($1::text::regclass) / current_setting('block_size')::int8",
-            &[&rel],
-        )
-        .await
-        .map_err(qe)?;
+    let row = if plan.relation.is_some() {
+        first
+            .query_one("SELECT now()::text, 0::int8, 0::int8", &[])
+            .await
+            .map_err(qe)?
+    } else {
+        first
+            .query_one(
+                "SELECT now()::text, pg_total_relation_size($1::text::regclass), \
+                        pg_relation_size($1::text::regclass) / current_setting('block_size')::int8",
+                &[&rel],
+            )
+            .await
+            .map_err(qe)?
+    };
     let started_at: String = row.get(0);
     let bytes: i64 = row.get(1);
     let pages: i64 = row.get(2);
@@ -340,6 +352,7 @@ mod tests {
             parallelism: 2,
             limit_per_partition: Some(100),
             has_ctid: true,
+            relation: None,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct ScanPlan {
     pub checkpoint_column: Option<String>,
     /// A timestamp column for freshness (the incremental field when it is temporal).
     pub freshness_column: Option<String>,
+    /// The relation to read instead of `schema.table`: a parenthesised query for computed containers and
+    /// computed fields.
+    pub relation: Option<String>,
 }
 
 /// The result of one check.
@@ -482,7 +485,10 @@ async fn guarded<T>(
 }
 
 fn scope_sql(plan: &ScanPlan, b: &mut Binds) -> String {
-    let rel = qualified(&plan.schema, &plan.table);
+    let rel = plan
+        .relation
+        .clone()
+        .unwrap_or_else(|| qualified(&plan.schema, &plan.table));
     let cond = match &plan.rows {
         Rows::All => None,
         Rows::After {
@@ -1378,16 +1384,51 @@ pub async fn live_columns(
     ))
 }
 
+/// The columns of a relation expression (a computed container's query), as the source's planner describes them:
+/// name, `typname`, `typtype`, `typcategory`.
+pub async fn relation_columns(
+    client: &Client,
+    relation: &str,
+) -> Result<Vec<(String, String, String, String)>, String> {
+    let stmt = client
+        .prepare(&format!("SELECT * FROM {relation} AS t LIMIT 0"))
+        .await
+        .map_err(|e| db_message(&e))?;
+    let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
+    let rows = client
+        .query(
+            "SELECT oid, typname::text, typtype::text, typcategory::text FROM pg_type WHERE oid = ANY($1)",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| db_message(&e))?;
+    Ok(stmt
+        .columns()
+        .iter()
+        .map(|c| {
+            let t = rows.iter().find(|r| r.get::<_, u32>(0) == c.type_().oid());
+            (
+                c.name().to_string(),
+                t.map(|r| r.get::<_, String>(1))
+                    .unwrap_or_else(|| "text".into()),
+                t.map(|r| r.get::<_, String>(2))
+                    .unwrap_or_else(|| "b".into()),
+                t.map(|r| r.get::<_, String>(3))
+                    .unwrap_or_else(|| "S".into()),
+            )
+        })
+        .collect())
+}
+
 /// Checks a filter or expression with the source's planner (`EXPLAIN`, never executed on data).
 pub async fn plan_fragment(
     client: &Client,
-    schema: &str,
-    table: &str,
+    relation: &str,
     filter: Option<&str>,
     check: Option<&ScanCheck>,
     columns: &[ScanColumn],
 ) -> Result<(), String> {
-    let rel = qualified(schema, table);
+    let rel = relation;
     if let Some(f) = filter.map(str::trim).filter(|f| !f.is_empty()) {
         check_sql_fragment(f).map_err(|e| format!("filter: {e}"))?;
         client
@@ -1416,8 +1457,7 @@ pub async fn plan_fragment(
         return Ok(());
     }
     let sql = format!(
-        "EXPLAIN SELECT 1 FROM {} AS t WHERE {}",
-        qualified(schema, table),
+        "EXPLAIN SELECT 1 FROM {rel} AS t WHERE {}",
         conds.join(" AND ")
     );
     let types = vec![tokio_postgres::types::Type::TEXT; b.0.len()];

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+mod computed;
 mod error;
 mod exporter;
 mod openapi;

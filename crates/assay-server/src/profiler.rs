@@ -273,7 +273,14 @@ async fn profile_container(
             typcategory: f.typcategory.clone(),
         })
         .collect();
-    let has_ctid = matches!(c.table_type.as_str(), "table" | "materialized_view");
+    let relation = crate::computed::relation_of(state, &ds, c)
+        .await
+        .map_err(|message| PgError::Property {
+            field: "metadata".into(),
+            message,
+        })?;
+    let has_ctid =
+        relation.is_none() && matches!(c.table_type.as_str(), "table" | "materialized_view");
     let prev = state.store.latest_profile(c.id).await.map_err(store_err)?;
     let strategy = c.incremental_identifier_type.clone();
     let mut note = None;
@@ -352,6 +359,7 @@ async fn profile_container(
         parallelism: if base.is_some() { 1 } else { parallelism },
         limit_per_partition: s.limit,
         has_ctid: has_ctid && base.is_none(),
+        relation,
     };
     let t0 = Instant::now();
     let read = assay_postgres::profile::read(params, &plan, progress).await?;

@@ -304,15 +304,42 @@ async fn scan_container(
     };
     let checks = state.store.checks_for_scan(c.id).await.map_err(store_err)?;
     let client = params.connect().await?;
-    let columns = assay_postgres::scan::live_columns(&client, params, &ds.spec.schema, &c.name)
-        .await?
-        .ok_or_else(|| PgError::Property {
-            field: "container".into(),
-            message: format!(
-                "{} no longer exists in schema {}; run a sync",
-                c.name, ds.spec.schema
-            ),
+    let relation = crate::computed::relation_of(state, ds, c)
+        .await
+        .map_err(|message| PgError::Property {
+            field: "metadata".into(),
+            message,
         })?;
+    let columns = match &relation {
+        Some(r) => assay_postgres::scan::relation_columns(&client, r)
+            .await
+            .map_err(|message| PgError::Property {
+                field: "container".into(),
+                message: format!("{}: the source rejects its definition: {message}", c.name),
+            })?
+            .into_iter()
+            .map(
+                |(name, typname, typtype, cat)| assay_postgres::scan::ScanColumn {
+                    field_type: assay_core::catalog::FieldType::from_postgres(
+                        &typname, &typtype, &cat,
+                    )
+                    .as_str()
+                    .to_string(),
+                    name,
+                    typname,
+                },
+            )
+            .collect(),
+        None => assay_postgres::scan::live_columns(&client, params, &ds.spec.schema, &c.name)
+            .await?
+            .ok_or_else(|| PgError::Property {
+                field: "container".into(),
+                message: format!(
+                    "{} no longer exists in schema {}; run a sync",
+                    c.name, ds.spec.schema
+                ),
+            })?,
+    };
     let mut scan_checks = Vec::new();
     let mut invalid: Vec<(i64, String)> = Vec::new();
     for k in &checks {
@@ -418,6 +445,7 @@ async fn scan_container(
             inc_field.as_ref().map(|f| f.name.clone())
         },
         freshness_column,
+        relation,
     };
     let t0 = Instant::now();
     let result = assay_postgres::scan::scan(&client, params, &plan, abort).await?;

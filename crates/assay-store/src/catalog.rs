@@ -37,6 +37,11 @@ pub struct ContainerRecord {
     pub created: DateTime<Utc>,
     pub last_synced: Option<DateTime<Utc>>,
     pub field_count: i64,
+    /// The query of a computed table.
+    pub query: Option<String>,
+    pub description: Option<String>,
+    pub tags: Value,
+    pub additional_metadata: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,11 +83,12 @@ pub struct ContainerFilter {
 const COLS: &str = "k.id, k.datastore_id, d.name, k.name, k.table_type, k.row_estimate, k.primary_key, \
     k.incremental_candidates, k.incremental_identifier_type, k.incremental_field_name, k.incremental_checkpoint, \
     k.remarks, k.deleted_at, k.created, k.last_synced, \
-    (SELECT count(*) FROM fields f WHERE f.container_id = k.id AND f.deleted_at IS NULL)";
+    (SELECT count(*) FROM fields f WHERE f.container_id = k.id AND f.deleted_at IS NULL), k.query, k.description, \
+    k.tags, k.additional_metadata";
 
 /// `k.table_type` as the API's coarse container type.
-const CONTAINER_TYPE: &str =
-    "CASE WHEN k.table_type IN ('view', 'materialized_view') THEN 'view' ELSE 'table' END";
+const CONTAINER_TYPE: &str = "CASE WHEN k.table_type IN ('view', 'materialized_view') THEN 'view' \
+     WHEN k.table_type = 'computed_table' THEN 'computed_table' ELSE 'table' END";
 
 const VISIBLE: &str = crate::visible!("d.id");
 
@@ -112,6 +118,10 @@ fn container_of(r: &tokio_postgres::Row) -> ContainerRecord {
         created: r.get(13),
         last_synced: r.get(14),
         field_count: r.get(15),
+        query: r.get(16),
+        description: r.get(17),
+        tags: r.get(18),
+        additional_metadata: r.get(19),
     }
 }
 
@@ -134,7 +144,7 @@ impl Store {
         if recreate {
             out.pruned = tx
                 .execute(
-                    "DELETE FROM containers WHERE datastore_id = $1",
+                    "DELETE FROM containers WHERE datastore_id = $1 AND table_type <> 'computed_table'",
                     &[&datastore_id],
                 )
                 .await? as i64;
@@ -240,7 +250,9 @@ impl Store {
             }
             tx.execute(
                 "UPDATE fields SET deleted_at = now() \
-                 WHERE container_id = $1 AND deleted_at IS NULL AND NOT name = ANY($2)",
+                 WHERE container_id = $1 AND deleted_at IS NULL AND NOT name = ANY($2) \
+                   AND NOT EXISTS (SELECT 1 FROM computed_fields cf \
+                                   WHERE cf.container_id = fields.container_id AND cf.name = fields.name)",
                 &[&container_id, &column_names],
             )
             .await?;

@@ -154,13 +154,21 @@ impl Store {
     ) -> Result<CheckSync, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        let container_name: String = tx
+            .query_one(
+                "SELECT name FROM containers WHERE id = $1",
+                &[&container_id],
+            )
+            .await?
+            .get(0);
         let mut out = CheckSync::default();
         for k in checks {
             let row = tx
                 .query_opt(
                     "INSERT INTO quality_checks AS q (container_id, rule_type, description, fields, coverage, \
-                       properties, status, inferred, inference_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8) \
+                       properties, status, inferred, inference_key, additional_metadata) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, \
+                       jsonb_build_object('_qualytics_check_uid', $9::text)) \
                      ON CONFLICT (container_id, inference_key) DO UPDATE SET \
                        description = EXCLUDED.description, coverage = EXCLUDED.coverage, \
                        properties = EXCLUDED.properties, updated = now() \
@@ -177,6 +185,7 @@ impl Store {
                         &k.properties,
                         &k.status,
                         &k.key,
+                        &assay_core::rules::check_uid(&container_name, &k.rule_type, &k.fields),
                     ],
                 )
                 .await?;
@@ -238,6 +247,37 @@ impl Store {
 
     pub async fn create_check(&self, k: &CheckInput, editor: &str) -> Result<i64, StoreError> {
         let c = self.client().await?;
+        let mut metadata = k.additional_metadata.clone();
+        if metadata.get("_qualytics_check_uid").is_none() {
+            // a portable id, unique within the container, so export → import round trips update this check
+            let name: String = c
+                .query_one(
+                    "SELECT name FROM containers WHERE id = $1",
+                    &[&k.container_id],
+                )
+                .await?
+                .get(0);
+            let base = assay_core::rules::check_uid(&name, &k.rule_type, &k.fields);
+            let taken: Vec<String> = c
+                .query(
+                    "SELECT additional_metadata ->> '_qualytics_check_uid' FROM quality_checks \
+                     WHERE container_id = $1 AND additional_metadata ? '_qualytics_check_uid'",
+                    &[&k.container_id],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let mut uid = base.clone();
+            let mut n = 2;
+            while taken.contains(&uid) {
+                uid = format!("{base}_{n}");
+                n += 1;
+            }
+            if let Some(m) = metadata.as_object_mut() {
+                m.insert("_qualytics_check_uid".into(), Value::String(uid));
+            }
+        }
         let row = c
             .query_one(
                 "INSERT INTO quality_checks (container_id, rule_type, description, fields, coverage, filter, properties, \
@@ -253,7 +293,7 @@ impl Store {
                     &k.properties,
                     &k.status,
                     &serde_json::json!(k.tags),
-                    &k.additional_metadata,
+                    &metadata,
                     &k.anomaly_message_field,
                     &k.owner_id,
                     &editor,

@@ -6,6 +6,7 @@ pub mod anomalies;
 pub mod catalog;
 pub mod checks;
 pub mod cluster;
+pub mod computed;
 pub mod connections;
 pub mod crypto;
 pub mod datastores;

@@ -73,18 +73,7 @@ pub enum ChecksCmd {
     },
 }
 
-/// lowercase; runs of non-alphanumerics become `_`; no leading or trailing `_`.
-pub fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    out.trim_matches('_').to_string()
-}
+use assay_core::rules::slug;
 
 fn field_names(k: &Value) -> Vec<String> {
     k["fields"]
@@ -101,13 +90,10 @@ fn uid_of(k: &Value) -> String {
     if let Some(u) = k["additional_metadata"]["_qualytics_check_uid"].as_str() {
         return u.to_string();
     }
-    let mut f = field_names(k);
-    f.sort();
-    format!(
-        "{}__{}__{}",
-        slug(k["container"]["name"].as_str().unwrap_or("")),
-        slug(k["rule_type"].as_str().unwrap_or("")),
-        slug(&f.join("_"))
+    assay_core::rules::check_uid(
+        k["container"]["name"].as_str().unwrap_or(""),
+        k["rule_type"].as_str().unwrap_or(""),
+        &field_names(k),
     )
 }
 

@@ -92,7 +92,7 @@ pub async fn get_one(
         .store
         .container(id(&raw, "container")?, &u.viewer())
         .await?;
-    let mut v = views::container(&c);
+    let mut v = super::containers::container_view(&s, &u, c.id).await?;
     let fields = s.store.fields(c.id, false).await?;
     v["fields"] = json!(
         fields

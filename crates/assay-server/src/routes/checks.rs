@@ -311,16 +311,42 @@ async fn validate(
             );
         }
         Some((client, params)) => {
-            let columns = assay_postgres::scan::live_columns(
-                &client,
-                &params,
-                &ds.spec.schema,
-                &container.name,
-            )
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+            let relation = crate::computed::relation_of(s, &ds, &container)
+                .await
+                .map_err(ApiError::internal)?;
+            let columns = match &relation {
+                Some(r) => assay_postgres::scan::relation_columns(&client, r)
+                    .await
+                    .map(|cols| {
+                        cols.into_iter()
+                            .map(
+                                |(name, typname, typtype, cat)| assay_postgres::scan::ScanColumn {
+                                    field_type: assay_core::catalog::FieldType::from_postgres(
+                                        &typname, &typtype, &cat,
+                                    )
+                                    .as_str()
+                                    .to_string(),
+                                    name,
+                                    typname,
+                                },
+                            )
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => assay_postgres::scan::live_columns(
+                    &client,
+                    &params,
+                    &ds.spec.schema,
+                    &container.name,
+                )
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            };
+            let rel_sql = relation.clone().unwrap_or_else(|| {
+                assay_postgres::ident::qualified(&ds.spec.schema, &container.name)
+            });
             let k = ScanCheck {
                 id: 0,
                 rule: input.rule_type.clone(),
@@ -333,8 +359,7 @@ async fn validate(
             };
             if let Err(e) = assay_postgres::scan::plan_fragment(
                 &client,
-                &ds.spec.schema,
-                &container.name,
+                &rel_sql,
                 input.filter.as_deref(),
                 Some(&k),
                 &columns,

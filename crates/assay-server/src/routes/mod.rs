@@ -4,6 +4,7 @@ mod anomalies;
 mod catalog;
 mod checks;
 mod connections;
+mod containers;
 mod datastores;
 mod operations;
 mod profiles;
@@ -52,9 +53,37 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(datastores::unlink),
         )
         .route("/datastores/{id}/enrichment/{eid}", patch(datastores::link))
-        .route("/containers", get(catalog::list))
+        .route(
+            "/containers",
+            get(catalog::list)
+                .post(containers::create)
+                .patch(containers::patch_many),
+        )
+        .route("/containers/validate", post(containers::validate))
         .route("/containers/listing", get(catalog::listing))
-        .route("/containers/{id}", get(catalog::get_one))
+        .route(
+            "/containers/{id}",
+            get(catalog::get_one)
+                .put(containers::update)
+                .delete(containers::delete),
+        )
+        .route("/computed-fields", post(containers::create_field))
+        .route(
+            "/computed-fields/{id}",
+            put(containers::update_field).delete(containers::delete_field),
+        )
+        .route(
+            "/global-tags",
+            get(containers::list_tags).post(containers::create_tag),
+        )
+        .route(
+            "/global-tags/{name}",
+            get(containers::get_tag).delete(containers::delete_tag),
+        )
+        .route(
+            "/quality-check-templates",
+            post(containers::create_template),
+        )
         .route("/containers/{id}/fields", get(catalog::fields))
         .route(
             "/containers/{id}/field-profiles",

@@ -280,8 +280,7 @@ pub async fn abort(
 }
 
 /// `POST /api/export/{anomalies|checks|field-profiles}?datastore=N[&containers=..]`: queues an export operation.
-/// `POST /api/export/check-templates?enrich_datastore_id=N` answers 204: Assay keeps no templates, so the
-/// templates table is written empty.
+/// `POST /api/export/check-templates?enrich_datastore_id=N` writes the check templates and answers 204.
 pub async fn export(
     State(s): State<AppState>,
     u: AuthUser,
@@ -324,7 +323,7 @@ pub async fn export(
             &prefix,
             &params.user,
             &assay_enrichment::export::CHECK_TEMPLATES,
-            &[],
+            &s.store.templates().await?,
         )
         .await
         .map_err(|e| ApiError::new(axum::http::StatusCode::CONFLICT, e.to_string()))?;
