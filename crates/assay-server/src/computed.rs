@@ -52,11 +52,11 @@ pub fn relation_with(
     ))
 }
 
-/// A session on a datastore's source.
-pub async fn source_session(
+/// Resolves a datastore's connection and opens a session on its database (502 when the server cannot reach it).
+pub async fn connect_datastore(
     state: &AppState,
     ds: &DatastoreRecord,
-) -> Result<tokio_postgres::Client, ApiError> {
+) -> Result<(tokio_postgres::Client, assay_postgres::ConnectParams), ApiError> {
     let conn = state.store.connection(ds.connection_id).await?;
     let params = assay_postgres::Endpoint {
         connection: &conn.spec,
@@ -69,6 +69,15 @@ pub async fn source_session(
         .connect()
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok((client, params))
+}
+
+/// A read-only session on a datastore's source.
+pub async fn source_session(
+    state: &AppState,
+    ds: &DatastoreRecord,
+) -> Result<tokio_postgres::Client, ApiError> {
+    let (client, _) = connect_datastore(state, ds).await?;
     client
         .batch_execute("SET default_transaction_read_only = on; SET statement_timeout = '60s'")
         .await

@@ -566,18 +566,7 @@ async fn enrichment_session(
             }
         }
     };
-    let conn = s.store.connection(eds.connection_id).await?;
-    let params = assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &eds.spec.database,
-    }
-    .resolve(&s.resolver)
-    .await
-    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    let client = params
-        .connect()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let (client, params) = crate::computed::connect_datastore(s, &eds).await?;
     Ok((eds, client, prefix, params.user))
 }
 

@@ -305,18 +305,7 @@ pub async fn export(
             }
             None => "_assay".into(),
         };
-        let conn = s.store.connection(eds.connection_id).await?;
-        let params = assay_postgres::Endpoint {
-            connection: &conn.spec,
-            database: &eds.spec.database,
-        }
-        .resolve(&s.resolver)
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
-        let mut client = params
-            .connect()
-            .await
-            .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
+        let (mut client, params) = crate::computed::connect_datastore(&s, &eds).await?;
         assay_enrichment::export::replace(
             &mut client,
             &eds.spec.schema,
