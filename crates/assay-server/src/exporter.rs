@@ -169,7 +169,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let target = match crate::scanner::enrichment_target(state, &ds, link.id).await {
+    let target = match crate::enrichment::enrichment_target(state, &ds, link.id).await {
         Ok(t) => t,
         Err(e) => return fail(e),
     };

@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 mod computed;
+mod enrichment;
 mod error;
 mod exporter;
 mod openapi;

@@ -5,6 +5,7 @@
 //! Invalid and the rest of the container's checks still run.
 
 use crate::AppState;
+use crate::enrichment::{Target, enrichment_rows, enrichment_target};
 use crate::profiler::Ending;
 use assay_postgres::PgError;
 use assay_postgres::profile::Rows;
@@ -276,7 +277,7 @@ fn fingerprint(parts: &[&str]) -> String {
         .collect()
 }
 
-fn tags_of(v: &Value) -> Vec<String> {
+pub(crate) fn tags_of(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -588,7 +589,8 @@ async fn scan_container(
                     op,
                     ds,
                     c,
-                    s,
+                    s.source_records,
+                    s.limit,
                     incremental,
                     result.records,
                     &kept_metrics,
@@ -705,156 +707,6 @@ fn shape_anomaly(
         checks: vec![(k.id, msg.to_string())],
         tags: meta.map(|m| tags_of(&m.tags)).unwrap_or_default(),
         weight: meta.map(|m| m.weight).unwrap_or(1),
-    }
-}
-
-/// Where a source's enrichment rows go.
-pub struct Target {
-    pub params: assay_postgres::ConnectParams,
-    pub schema: String,
-    pub prefix: String,
-}
-
-/// Resolves the linked enrichment datastore once per operation.
-pub(crate) async fn enrichment_target(
-    state: &AppState,
-    ds: &DatastoreRecord,
-    enrich_id: i64,
-) -> Result<Target, String> {
-    let viewer = Viewer::admin(0);
-    let eds = state
-        .store
-        .datastore(enrich_id, &viewer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let conn = state
-        .store
-        .connection(eds.connection_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let params = assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &eds.spec.database,
-    }
-    .resolve(&state.resolver)
-    .await
-    .map_err(|e| {
-        format!(
-            "cannot reach the enrichment datastore '{}': {e}",
-            eds.spec.name
-        )
-    })?;
-    let prefix = match &ds.spec.enrichment_prefix {
-        Some(p) => p.clone(),
-        None => assay_core::datastore::normalize_prefix(&ds.spec.name).map_err(|e| e.message)?,
-    };
-    Ok(Target {
-        params,
-        schema: eds.spec.schema.clone(),
-        prefix,
-    })
-}
-
-/// The enrichment rows of one container scan.
-#[allow(clippy::too_many_arguments)]
-fn enrichment_rows(
-    op: &OperationRecord,
-    ds: &DatastoreRecord,
-    c: &ContainerRecord,
-    s: &Settings,
-    incremental: bool,
-    records: i64,
-    metrics: &[NewMetric],
-    invalid: &[(i64, String)],
-    anomalies: &[NewAnomaly],
-    ids: &[(i64, String)],
-    meta: &BTreeMap<i64, &assay_store::checks::ScanCheckRecord>,
-    columns: &[assay_postgres::scan::ScanColumn],
-    started_at: chrono::DateTime<chrono::Utc>,
-) -> assay_enrichment::write::ContainerWrite {
-    use assay_enrichment::write::{
-        ContainerWrite, FailedRow, MetricRow, RecordRow, Remediation, ScanRow,
-    };
-    let now = chrono::Utc::now().to_rfc3339();
-    let mut failed = Vec::new();
-    let mut rows = Vec::new();
-    for (a, (_, uuid)) in anomalies.iter().zip(ids) {
-        for (check, msg) in &a.checks {
-            let m = meta.get(check);
-            failed.push(FailedRow {
-                check_id: *check,
-                anomaly_uuid: uuid.clone(),
-                message: msg.clone(),
-                rule_type: m.map(|m| m.rule_type.clone()).unwrap_or_default(),
-                tags: m.map(|m| tags_of(&m.tags)).unwrap_or_default(),
-                properties: m.map(|m| m.properties.clone()).unwrap_or(Value::Null),
-                description: m.map(|m| m.description.clone()).unwrap_or_default(),
-                fields: m.map(|m| m.fields.clone()).unwrap_or_default(),
-                metadata: m
-                    .map(|m| m.additional_metadata.clone())
-                    .unwrap_or(Value::Null),
-                anomalous_records_count: a.anomalous_records_count,
-                fingerprint: a.fingerprint.clone(),
-                detected_time: now.clone(),
-            });
-        }
-        for r in a.source_records.iter().take(s.source_records) {
-            rows.push(RecordRow {
-                anomaly_uuid: uuid.clone(),
-                record: r.clone(),
-            });
-        }
-    }
-    let mut metric_rows: Vec<MetricRow> = metrics
-        .iter()
-        .map(|m| MetricRow {
-            check_id: m.check_id,
-            result: if m.passed == Some(false) {
-                "failed"
-            } else {
-                "passed"
-            },
-            details: m.message.clone(),
-            asserted: m.asserted_records,
-            anomalous: m.anomalous_records,
-        })
-        .collect();
-    metric_rows.extend(invalid.iter().map(|(id, e)| MetricRow {
-        check_id: *id,
-        result: "unasserted",
-        details: Some(e.clone()),
-        asserted: 0,
-        anomalous: 0,
-    }));
-    let strategy = ds.spec.enrichment_remediation_strategy.as_str().to_string();
-    ContainerWrite {
-        scan: ScanRow {
-            operation_id: op.id,
-            datastore_id: ds.id,
-            container_id: c.id,
-            datastore_name: ds.spec.name.clone(),
-            container_name: c.name.clone(),
-            incremental,
-            records_processed: records,
-            source_record_limit: s.source_records as i64,
-            max_records_analyzed: s.limit.map(|n| n as i64).unwrap_or(-1),
-            anomaly_count: anomalies.len() as i64,
-            start_time: started_at.to_rfc3339(),
-            end_time: now.clone(),
-            result: "success".into(),
-            message: None,
-        },
-        metrics: metric_rows,
-        failed,
-        remediation: (strategy != "none").then(|| Remediation {
-            strategy,
-            columns: columns
-                .iter()
-                .map(|c| (c.name.clone(), c.typname.clone()))
-                .collect(),
-            rows: rows.clone(),
-        }),
-        records: rows,
     }
 }
 

@@ -138,7 +138,7 @@ pub async fn source_records(
             )));
         };
         let bad_gateway = |e: String| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e);
-        let t = crate::scanner::enrichment_target(&s, &ds, link.id)
+        let t = crate::enrichment::enrichment_target(&s, &ds, link.id)
             .await
             .map_err(bad_gateway)?;
         let client = t

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
+
 use assay_server::AppState;
 use assay_store::Store;
 use assay_store::crypto::Cipher;
