@@ -39,6 +39,17 @@ fn q_ok(home: &Path, args: &[&str]) -> String {
     text
 }
 
+/// The list a `--format json` command printed (a bare array or a page's `items`).
+fn json_items(what: &str, out: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim_start_matches(|c| c != '[' && c != '{'))
+            .unwrap_or_else(|e| panic!("{what} is JSON ({e}): {out}"));
+    v.as_array()
+        .or(v["items"].as_array())
+        .cloned()
+        .unwrap_or_else(|| panic!("{what} is a list: {out}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_qualytics_cli_drives_assay_unmodified() {
     let pg = TestPg::shared();
@@ -205,14 +216,7 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
             "json",
         ],
     );
-    let anomalies: serde_json::Value =
-        serde_json::from_str(out.trim_start_matches(|c| c != '[' && c != '{'))
-            .unwrap_or_else(|e| panic!("anomalies list is JSON ({e}): {out}"));
-    let list = anomalies
-        .as_array()
-        .or(anomalies["items"].as_array())
-        .cloned()
-        .unwrap_or_default();
+    let list = json_items("anomalies list", &out);
     let first = list.first().unwrap_or_else(|| panic!("an anomaly: {out}"))["id"].to_string();
     q_ok(
         &home,
@@ -306,14 +310,7 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         &home,
         &["checks", "list", "--datastore-id", &src, "--format", "json"],
     );
-    let checks: serde_json::Value =
-        serde_json::from_str(out.trim_start_matches(|c| c != '[' && c != '{'))
-            .unwrap_or_else(|e| panic!("checks list is JSON ({e}): {out}"));
-    let items = checks
-        .as_array()
-        .or(checks["items"].as_array())
-        .cloned()
-        .unwrap_or_default();
+    let items = json_items("checks list", &out);
     let authored = items
         .iter()
         .find(|k| {
@@ -416,14 +413,9 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
             "json",
         ],
     );
-    let ops: serde_json::Value =
-        serde_json::from_str(ops.trim_start_matches(|c| c != '[' && c != '{'))
-            .unwrap_or_else(|e| panic!("operations list is JSON ({e}): {ops}"));
-    let op_id = ops
-        .as_array()
-        .or(ops["items"].as_array())
-        .and_then(|a| a.first())
-        .unwrap()["id"]
+    let op_id = json_items("operations list", &ops)
+        .first()
+        .unwrap_or_else(|| panic!("an operation: {ops}"))["id"]
         .to_string();
     assert!(q_ok(&home, &["operations", "get", "--id", &op_id]).contains("success"));
     q_ok(&home, &["operations", "abort", "--id", &op_id]);
@@ -505,16 +497,7 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         &home,
         &["checks", "list", "--datastore-id", &src, "--format", "json"],
     );
-    let n_after = serde_json::from_str::<serde_json::Value>(
-        after.trim_start_matches(|c| c != '[' && c != '{'),
-    )
-    .ok()
-    .and_then(|v| {
-        v.as_array()
-            .map(Vec::len)
-            .or(v["items"].as_array().map(Vec::len))
-    })
-    .unwrap_or(0);
+    let n_after = json_items("checks list", &after).len();
     assert_eq!(
         n_after,
         items.len() - 1,
@@ -583,16 +566,7 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
             "json",
         ],
     );
-    let n2 = serde_json::from_str::<serde_json::Value>(
-        imported.trim_start_matches(|c| c != '[' && c != '{'),
-    )
-    .ok()
-    .and_then(|v| {
-        v.as_array()
-            .map(Vec::len)
-            .or(v["items"].as_array().map(Vec::len))
-    })
-    .unwrap_or(0);
+    let n2 = json_items("checks list", &imported).len();
     assert_eq!(
         n2, n_after,
         "every check arrives in the second instance: {imported}"
