@@ -141,14 +141,7 @@ pub async fn replace(
     let name = layout::table_name(prefix, table.suffix);
     let known = layout::registered(&tx, schema, prefix).await.map_err(e)?;
     let ours = known.iter().any(|k| k.0 == name);
-    let present = tx
-        .query_opt(
-            "SELECT 1 FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace WHERE n.nspname = $1 AND k.relname = $2",
-            &[&schema, &name],
-        )
-        .await
-        .map_err(e)?
-        .is_some();
+    let present = layout::exists(&tx, schema, &name).await.map_err(e)?;
     if present && !ours {
         return Err(EnrichmentError::Unmanaged {
             table: name,
@@ -173,30 +166,9 @@ pub async fn replace(
     layout::register(&tx, schema, prefix, &name, "export", layout::VERSION)
         .await
         .map_err(e)?;
-    if !rows.is_empty() {
-        let cols: Vec<String> = table
-            .cols
-            .iter()
-            .map(|c| assay_postgres::ident::quote_ident(c.0))
-            .collect();
-        let defs: Vec<String> = table
-            .cols
-            .iter()
-            .map(|c| format!("{} {}", assay_postgres::ident::quote_ident(c.0), c.1))
-            .collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {} ({}) SELECT {} FROM jsonb_to_recordset($1::text::jsonb) AS x({})",
-                qualified(schema, &name),
-                cols.join(", "),
-                cols.join(", "),
-                defs.join(", ")
-            ),
-            &[&Value::Array(rows.to_vec()).to_string()],
-        )
+    crate::write::insert(&tx, schema, &name, table, rows)
         .await
         .map_err(e)?;
-    }
     tx.commit().await.map_err(e)?;
     Ok(name)
 }

@@ -124,7 +124,7 @@ fn db<'a>(
     move |e| EnrichmentError::from_db(&e, schema, role)
 }
 
-async fn exists<C: GenericClient>(
+pub(crate) async fn exists<C: GenericClient>(
     c: &C,
     schema: &str,
     name: &str,

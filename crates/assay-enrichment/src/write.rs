@@ -92,7 +92,7 @@ pub struct Written {
 }
 
 /// Inserts JSON objects into a table of the layout with one statement.
-async fn insert<C: GenericClient>(
+pub(crate) async fn insert<C: GenericClient>(
     c: &C,
     schema: &str,
     name: &str,
