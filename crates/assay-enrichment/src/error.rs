@@ -32,6 +32,9 @@ pub enum EnrichmentError {
     /// The enrichment role lacks a privilege.
     #[error("the enrichment role cannot write: {message}. Run as an owner of the schema: {grant}")]
     Permission { message: String, grant: String },
+    /// Reading the source failed while copying it (materialize).
+    #[error("reading the source: {0}")]
+    Source(String),
     /// Any other database error.
     #[error("enrichment store: {0}")]
     Db(String),

@@ -3,7 +3,6 @@
 
 use crate::error::EnrichmentError;
 use crate::layout::{self, Col, Table};
-use assay_postgres::ident::qualified;
 use serde_json::Value;
 
 pub const ANOMALIES: Table = Table {
@@ -137,22 +136,8 @@ pub async fn replace(
 ) -> Result<String, EnrichmentError> {
     let e = |x: tokio_postgres::Error| EnrichmentError::from_db(&x, schema, role);
     let tx = client.transaction().await.map_err(e)?;
-    layout::ensure_registry(&tx, schema, prefix, role).await?;
     let name = layout::table_name(prefix, table.suffix);
-    let known = layout::registered(&tx, schema, prefix).await.map_err(e)?;
-    let ours = known.iter().any(|k| k.0 == name);
-    let present = layout::exists(&tx, schema, &name).await.map_err(e)?;
-    if present && !ours {
-        return Err(EnrichmentError::Unmanaged {
-            table: name,
-            registry: layout::registry_name(prefix),
-        });
-    }
-    if present {
-        tx.batch_execute(&format!("DROP TABLE {}", qualified(schema, &name)))
-            .await
-            .map_err(e)?;
-    }
+    layout::take_over(&tx, schema, prefix, role, &name).await?;
     layout::create(
         &tx,
         schema,

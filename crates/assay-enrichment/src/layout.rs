@@ -347,6 +347,34 @@ async fn verify<C: GenericClient>(
     Ok(())
 }
 
+/// Inside a transaction: makes sure the registry exists and clears the way for Assay to (re)create table `name`:
+/// drops it when Assay made it, refuses when someone else's table has that name.
+pub async fn take_over<C: GenericClient>(
+    c: &C,
+    schema: &str,
+    prefix: &str,
+    role: &str,
+    name: &str,
+) -> Result<(), EnrichmentError> {
+    let e = db(schema, role);
+    ensure_registry(c, schema, prefix, role).await?;
+    let known = registered(c, schema, prefix).await.map_err(&e)?;
+    let ours = known.iter().any(|k| k.0 == name);
+    let present = exists(c, schema, name).await.map_err(&e)?;
+    if present && !ours {
+        return Err(EnrichmentError::Unmanaged {
+            table: name.to_string(),
+            registry: registry_name(prefix),
+        });
+    }
+    if present {
+        c.batch_execute(&format!("DROP TABLE {}", qualified(schema, name)))
+            .await
+            .map_err(&e)?;
+    }
+    Ok(())
+}
+
 /// Drops exactly the tables registered for the prefix, then the registry. Returns their names.
 pub async fn drop_all<C: GenericClient>(
     c: &C,

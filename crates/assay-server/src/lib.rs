@@ -7,6 +7,8 @@ mod computed;
 mod enrichment;
 mod error;
 mod exporter;
+mod join;
+mod materializer;
 mod openapi;
 mod params;
 mod profiler;

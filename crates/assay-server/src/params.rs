@@ -8,6 +8,17 @@ use axum::http::request::Parts;
 pub const DEFAULT_SIZE: i64 = 50;
 pub const MAX_SIZE: i64 = 1000;
 
+/// The strings of a JSON array (nothing for anything else).
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
@@ -106,6 +117,17 @@ impl Params {
                 ApiError::invalid(format!("query parameter {key}: '{v}' is not an integer"))
             }),
         }
+    }
+
+    /// A `YYYY-MM-DD` day.
+    pub fn date(&self, key: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+        self.get(key)
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    ApiError::invalid(format!("query parameter {key}: '{d}' is not YYYY-MM-DD"))
+                })
+            })
+            .transpose()
     }
 
     pub fn ints(&self, key: &str) -> Result<Vec<i64>, ApiError> {

@@ -29,6 +29,8 @@ pub struct Ending {
 
 struct Settings {
     names: Vec<String>,
+    /// Only containers with any of these tags (`container_tags`).
+    tags: Vec<String>,
     level: u8,
     draft: bool,
     limit: Option<u64>,
@@ -47,6 +49,7 @@ fn settings(params: &Value) -> Settings {
     let effort = params["ai_effort"].as_str().unwrap_or("medium");
     Settings {
         names,
+        tags: crate::params::strings(&params["container_tags"]),
         level: infer::level(effort).unwrap_or(2),
         draft: params["infer_as_draft"].as_bool().unwrap_or(false),
         limit: params["max_records_analyzed_per_partition"]
@@ -77,6 +80,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
     };
     let filter = ContainerFilter {
         datastores: vec![ds.id],
+        tags: s.tags.clone(),
         ..Default::default()
     };
     let containers = match state

@@ -68,35 +68,18 @@ async fn run(state: &AppState, op: OperationRecord) {
             }
         })
     };
+    let from = |e: crate::profiler::Ending| Ending {
+        result: e.result,
+        detail: e.message.clone().filter(|_| e.result != "success"),
+        message: e.message,
+        status: e.status,
+    };
     let ending = match op.op_type.as_str() {
         "sync" => sync(state, &op).await,
-        "profile" => {
-            let e = crate::profiler::run(state, &op).await;
-            Ending {
-                result: e.result,
-                detail: e.message.clone().filter(|_| e.result != "success"),
-                message: e.message,
-                status: e.status,
-            }
-        }
-        "export" => {
-            let e = crate::exporter::run(state, &op).await;
-            Ending {
-                result: e.result,
-                detail: e.message.clone().filter(|_| e.result != "success"),
-                message: e.message,
-                status: e.status,
-            }
-        }
-        "scan" => {
-            let e = crate::scanner::run(state, &op).await;
-            Ending {
-                result: e.result,
-                detail: e.message.clone().filter(|_| e.result != "success"),
-                message: e.message,
-                status: e.status,
-            }
-        }
+        "profile" => from(crate::profiler::run(state, &op).await),
+        "export" => from(crate::exporter::run(state, &op).await),
+        "scan" => from(crate::scanner::run(state, &op).await),
+        "materialize" => from(crate::materializer::run(state, &op).await),
         other => Ending {
             result: "failure",
             message: Some(format!(

@@ -24,6 +24,8 @@ use std::time::Instant;
 
 struct Settings {
     names: Vec<String>,
+    /// Only containers with any of these tags (`container_tags`).
+    tags: Vec<String>,
     incremental: bool,
     limit: Option<u64>,
     source_records: usize,
@@ -45,6 +47,7 @@ fn settings(params: &Value, ds: &DatastoreRecord) -> Settings {
                     .collect()
             })
             .unwrap_or_default(),
+        tags: crate::params::strings(&params["container_tags"]),
         incremental,
         limit: params["max_records_analyzed_per_partition"]
             .as_i64()
@@ -90,6 +93,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
     };
     let filter = ContainerFilter {
         datastores: vec![ds.id],
+        tags: s.tags.clone(),
         ..Default::default()
     };
     let containers = match state

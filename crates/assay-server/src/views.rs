@@ -71,7 +71,8 @@ pub fn datastore(r: &DatastoreRecord, latest: Option<&OperationRecord>) -> Value
         "enrichment_remediation_strategy": s.enrichment_remediation_strategy.as_str(),
         "high_count_rollup_threshold": s.high_count_rollup_threshold,
         "teams": r.teams,
-        "global_tags": [],
+        "tags": r.tags,
+        "global_tags": r.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
         "enrich_datastore": r.enrichment,
         "linked_datastores": r.linked_datastores,
         "has_scheduled_operations": false,
@@ -106,6 +107,17 @@ pub fn operation(o: &OperationRecord) -> Value {
 }
 
 pub fn container(c: &ContainerRecord) -> Value {
+    let mut v = container_base(c);
+    // a computed join shows its definition (container ids, keys, clauses) and its own type
+    if let (Some(Value::Object(d)), Some(obj)) = (&c.definition, v.as_object_mut()) {
+        for (k, val) in d {
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+fn container_base(c: &ContainerRecord) -> Value {
     let kind = TableKind::parse(&c.table_type).unwrap_or(TableKind::Table);
     json!({
         "id": c.id,

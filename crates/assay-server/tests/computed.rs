@@ -303,3 +303,234 @@ async fn global_tags_and_check_templates() {
         422
     );
 }
+
+/// A computed join of two tables on one database, read by a profile, and every container materialized into the
+/// enrichment datastore; a datastore without enrichment cannot materialize; computed_file is refused with why.
+#[tokio::test]
+async fn computed_joins_and_materialize() {
+    let (api, ds, db) = setup("joinmat").await;
+    let su = TestPg::shared().superuser(&db).await;
+    su.batch_execute(
+        "CREATE TYPE sales.mood AS ENUM ('ok', 'sad');
+         ALTER TABLE sales.customers ADD COLUMN mood sales.mood DEFAULT 'ok';
+         ALTER TABLE sales.orders ADD COLUMN customer_id int;
+         UPDATE sales.orders SET customer_id = 1 + id % 20;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(api.sync(ds, json!({})).await["result"], "success");
+    let listing = api
+        .get(&format!("/containers/listing?datastore={ds}"))
+        .await
+        .body;
+    let id_of = |n: &str| {
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (orders, customers) = (id_of("orders"), id_of("customers"));
+    let join = |name: &str, extra: Value| {
+        let mut b = json!({"container_type": "computed_join", "name": name,
+            "left_container_id": orders, "right_container_id": customers,
+            "left_join_field_name": "customer_id", "right_join_field_name": "id",
+            "select_clause": "left_id AS order_id, left_total AS total, right_email AS email"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // a key the container does not have, and a clause with a statement separator, are refused by field
+    let bad = api
+        .post(
+            "/containers",
+            join("j", json!({"right_join_field_name": "nope"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body["detail"].as_str().unwrap().contains("nope"),
+        "{}",
+        bad.body
+    );
+    let bad = api
+        .post(
+            "/containers",
+            join(
+                "j",
+                json!({"where_clause": "true; DROP TABLE sales.orders"}),
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let file = api
+        .post(
+            "/containers",
+            json!({"container_type": "computed_file", "name": "f", "datastore_id": ds,
+                   "source_container_id": orders, "select_clause": "*"}),
+        )
+        .await;
+    assert_eq!(file.status, 422);
+    assert!(
+        file.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("file container")
+    );
+
+    let j = api
+        .ok(
+            "/containers",
+            join("order_emails", json!({"where_clause": "left_total > 50"})),
+        )
+        .await;
+    assert_eq!(j["container_type"], "computed_join", "{j}");
+    assert_eq!(j["left_container_id"], orders);
+    let jid = j["id"].as_i64().unwrap();
+    let fields = api.get(&format!("/containers/{jid}/fields")).await.body;
+    let names: Vec<&str> = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["order_id", "total", "email"]);
+    let only = api
+        .get(&format!(
+            "/containers?datastore={ds}&container_type=computed_join"
+        ))
+        .await
+        .body;
+    assert_eq!(only["total"], 1, "{only}");
+    // a profile reads the join: 50 orders have total > 50
+    let p = run(
+        &api,
+        json!({"type": "profile", "datastore_id": ds, "container_names": ["order_emails"]}),
+    )
+    .await;
+    assert_eq!(p["result"], "success", "{p}");
+    let fp = api
+        .get(&format!("/containers/{jid}/field-profiles"))
+        .await
+        .body;
+    let email = fp["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "email")
+        .unwrap()
+        .clone();
+    assert_eq!(email["completeness"], 1.0, "{email}");
+    // updating a clause recompiles the join
+    let u = api
+        .put(
+            &format!("/containers/{jid}"),
+            json!({"where_clause": "left_total > 90"}),
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    assert_eq!(u.body["where_clause"], "left_total > 90");
+
+    // materialize needs an enrichment datastore
+    let m = run(&api, json!({"type": "materialize", "datastore_id": ds})).await;
+    assert_eq!(m["result"], "failure");
+    assert!(m["message"].as_str().unwrap().contains("enrichment"), "{m}");
+    let writer = assay_testkit::unique("mwriter");
+    TestPg::shared().create_role(&writer, "writerpw").await;
+    su.batch_execute(&format!(
+        "GRANT USAGE, CREATE ON SCHEMA enrich TO {writer};"
+    ))
+    .await
+    .unwrap();
+    let wc = api
+        .ok(
+            "/connections",
+            Api::conn_body("mat-writer", &writer, "writerpw"),
+        )
+        .await;
+    let enr = api
+        .ok(
+            "/datastores",
+            json!({"name": "mat enr", "connection_id": wc["id"], "database": db,
+            "schema": "enrich", "enrichment_only": true, "trigger_sync": false}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/datastores/{ds}/enrichment/{enr}?prefix=shop"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = run(
+        &api,
+        json!({"type": "materialize", "datastore_id": ds, "container_names": ["customers", "order_emails"]}),
+    )
+    .await;
+    assert_eq!(m["result"], "success", "{m}");
+    let count = |t: &str| {
+        let su = &su;
+        let t = t.to_string();
+        async move {
+            su.query_one(&format!("SELECT count(*) FROM enrich.{t}"), &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(count("_shop_mat_customers").await, 20);
+    assert_eq!(count("_shop_mat_order_emails").await, 10);
+    // the enum column arrives as text, other columns keep their type
+    let types: Vec<(String, String)> = su
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = 'enrich' AND table_name = '_shop_mat_customers' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("id".into(), "integer".into()),
+            ("email".into(), "text".into()),
+            ("mood".into(), "text".into())
+        ]
+    );
+    // a second run replaces the snapshot; the row limit applies
+    let m = run(
+        &api,
+        json!({"type": "materialize", "datastore_id": ds, "container_names": ["customers"],
+               "max_records_per_partition": 5}),
+    )
+    .await;
+    assert_eq!(m["result"], "success", "{m}");
+    assert_eq!(count("_shop_mat_customers").await, 5);
+    // a table someone else made under that name is never overwritten
+    su.batch_execute("CREATE TABLE enrich._shop_mat_orders (x int);")
+        .await
+        .unwrap();
+    let m = run(
+        &api,
+        json!({"type": "materialize", "datastore_id": ds, "container_names": ["orders"]}),
+    )
+    .await;
+    assert_eq!(m["result"], "failure", "{m}");
+    assert!(
+        m["status"]["containers"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not create"),
+        "{m}"
+    );
+}

@@ -114,6 +114,14 @@ pub struct AnomalyFilter {
     pub archived: Option<bool>,
     pub kind: Option<String>,
     pub rule_types: Vec<String>,
+    /// Anomalies carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Created on or after this day (UTC).
+    pub start_date: Option<chrono::NaiveDate>,
+    /// Created on or before this day (UTC).
+    pub end_date: Option<chrono::NaiveDate>,
+    /// Whether the source records reached the enrichment datastore.
+    pub source_enriched: Option<bool>,
     pub newest_first: bool,
 }
 
@@ -429,9 +437,13 @@ impl Store {
              AND ($6::bigint IS NULL OR a.operation_id = $6) \
              AND (cardinality($7::text[]) = 0 OR a.status = ANY($7)) AND ($8::text IS NULL OR a.type = $8) \
              AND (cardinality($9::text[]) = 0 OR EXISTS (SELECT 1 FROM anomaly_checks ac JOIN quality_checks q \
-                  ON q.id = ac.check_id WHERE ac.anomaly_id = a.id AND q.rule_type = ANY($9)))"
+                  ON q.id = ac.check_id WHERE ac.anomaly_id = a.id AND q.rule_type = ANY($9))) \
+             AND (cardinality($10::text[]) = 0 OR a.tags ?| $10) \
+             AND ($11::date IS NULL OR a.created >= $11::date::timestamp AT TIME ZONE 'UTC') \
+             AND ($12::date IS NULL OR a.created < ($12::date + 1)::timestamp AT TIME ZONE 'UTC') \
+             AND ($13::bool IS NULL OR a.source_enriched = $13)"
         );
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
             &viewer.is_admin,
             &viewer.user_id,
             &f.datastore,
@@ -441,6 +453,10 @@ impl Store {
             &f.statuses,
             &f.kind,
             &f.rule_types,
+            &f.tags,
+            &f.start_date,
+            &f.end_date,
+            &f.source_enriched,
         ];
         let order = if f.newest_first { "a.id DESC" } else { "a.id" };
         let (rows, total) =

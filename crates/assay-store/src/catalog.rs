@@ -42,6 +42,8 @@ pub struct ContainerRecord {
     pub description: Option<String>,
     pub tags: Value,
     pub additional_metadata: Value,
+    /// A computed join's definition (`container_type: computed_join`, containers, keys, clauses).
+    pub definition: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,16 +80,19 @@ pub struct ContainerFilter {
     pub container_types: Vec<String>,
     pub name: Option<String>,
     pub archived: Archived,
+    /// Containers carrying any of these tags.
+    pub tags: Vec<String>,
 }
 
 const COLS: &str = "k.id, k.datastore_id, d.name, k.name, k.table_type, k.row_estimate, k.primary_key, \
     k.incremental_candidates, k.incremental_identifier_type, k.incremental_field_name, k.incremental_checkpoint, \
     k.remarks, k.deleted_at, k.created, k.last_synced, \
     (SELECT count(*) FROM fields f WHERE f.container_id = k.id AND f.deleted_at IS NULL), k.query, k.description, \
-    k.tags, k.additional_metadata";
+    k.tags, k.additional_metadata, k.definition";
 
 /// `k.table_type` as the API's coarse container type.
 const CONTAINER_TYPE: &str = "CASE WHEN k.table_type IN ('view', 'materialized_view') THEN 'view' \
+     WHEN k.definition->>'container_type' = 'computed_join' THEN 'computed_join' \
      WHEN k.table_type = 'computed_table' THEN 'computed_table' ELSE 'table' END";
 
 const VISIBLE: &str = crate::visible!("d.id");
@@ -121,6 +126,7 @@ fn container_of(r: &tokio_postgres::Row) -> ContainerRecord {
         query: r.get(16),
         description: r.get(17),
         tags: r.get(18),
+        definition: r.get(20),
         additional_metadata: r.get(19),
     }
 }
@@ -296,15 +302,17 @@ impl Store {
         let cond = format!(
             "{VISIBLE} AND {archived} AND (cardinality($3::bigint[]) = 0 OR k.datastore_id = ANY($3)) \
              AND (cardinality($4::text[]) = 0 OR {CONTAINER_TYPE} = ANY($4) OR k.table_type = ANY($4)) \
-             AND ($5::text IS NULL OR k.name ILIKE '%' || $5 || '%')"
+             AND ($5::text IS NULL OR k.name ILIKE '%' || $5 || '%') \
+             AND (cardinality($6::text[]) = 0 OR k.tags ?| $6)"
         );
         let from = "containers k JOIN datastores d ON d.id = k.datastore_id";
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
             &viewer.is_admin,
             &viewer.user_id,
             &filter.datastores,
             &filter.container_types,
             &filter.name,
+            &filter.tags,
         ];
         let (rows, total) =
             crate::db::paged(&c, COLS, from, &cond, "k.id", &args, page, size).await?;

@@ -143,6 +143,8 @@ pub struct CheckFilter {
     pub status: Option<String>,
     pub archived_only: bool,
     pub include_archived: bool,
+    /// Checks carrying any of these tags.
+    pub tags: Vec<String>,
 }
 
 impl Store {
@@ -217,16 +219,18 @@ impl Store {
         let cond = format!(
             "{VISIBLE} AND {archived} AND ($3::bigint IS NULL OR k.datastore_id = $3) \
              AND (cardinality($4::bigint[]) = 0 OR q.container_id = ANY($4)) \
-             AND (cardinality($5::text[]) = 0 OR q.rule_type = ANY($5)) AND ($6::text IS NULL OR q.status = $6)"
+             AND (cardinality($5::text[]) = 0 OR q.rule_type = ANY($5)) AND ($6::text IS NULL OR q.status = $6) \
+             AND (cardinality($7::text[]) = 0 OR q.tags ?| $7)"
         );
         let from = "quality_checks q JOIN containers k ON k.id = q.container_id";
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
             &viewer.is_admin,
             &viewer.user_id,
             &f.datastore,
             &f.containers,
             &f.rule_types,
             &f.status,
+            &f.tags,
         ];
         let (rows, total) =
             crate::db::paged(&c, COLS, from, &cond, "q.id", &args, page, size).await?;

@@ -100,6 +100,7 @@ impl Store {
         description: Option<&str>,
         tags: &[String],
         metadata: &Value,
+        definition: Option<&Value>,
         fields: &[NewField],
     ) -> Result<i64, StoreError> {
         let mut c = self.client().await?;
@@ -107,8 +108,8 @@ impl Store {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO containers (datastore_id, name, table_type, query, description, tags, additional_metadata, \
-                   last_synced) VALUES ($1, $2, 'computed_table', $3, $4, $5, $6, now()) RETURNING id",
-                &[&datastore_id, &name, &query, &description, &json!(tags), metadata],
+                   definition, last_synced) VALUES ($1, $2, 'computed_table', $3, $4, $5, $6, $7, now()) RETURNING id",
+                &[&datastore_id, &name, &query, &description, &json!(tags), metadata, &definition],
             )
             .await
             .map_err(|e| unique_as_conflict(e, || format!("the datastore already has a container named '{name}'")))?
@@ -124,13 +125,14 @@ impl Store {
         id: i64,
         name: &str,
         query: &str,
+        definition: Option<&Value>,
         fields: &[NewField],
     ) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         tx.execute(
-            "UPDATE containers SET name = $2, query = $3, last_synced = now() WHERE id = $1",
-            &[&id, &name, &query],
+            "UPDATE containers SET name = $2, query = $3, definition = $4, last_synced = now() WHERE id = $1",
+            &[&id, &name, &query, &definition],
         )
         .await
         .map_err(|e| {

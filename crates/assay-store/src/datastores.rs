@@ -31,6 +31,8 @@ pub struct DatastoreRecord {
     /// For an enrichment datastore: the sources writing to it.
     pub linked_datastores: Vec<TeamRef>,
     pub created: DateTime<Utc>,
+    /// Tag names.
+    pub tags: Vec<String>,
 }
 
 /// The visibility predicate on `d` for parameters `$1` (is admin) and `$2` (user id).
@@ -46,7 +48,7 @@ const COLS: &str = "d.id, d.name, d.database, d.schema, d.description, d.enrichm
               FROM datastore_teams dt JOIN teams t ON t.id = dt.team_id WHERE dt.datastore_id = e.id), '[]'::json)) \
      FROM datastores e JOIN connections ec ON ec.id = e.connection_id WHERE e.id = d.enrich_datastore_id), \
     COALESCE((SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id) \
-              FROM datastores s WHERE s.enrich_datastore_id = d.id), '[]'::json)";
+              FROM datastores s WHERE s.enrich_datastore_id = d.id), '[]'::json), d.tags";
 
 fn refs(v: &Value) -> Vec<TeamRef> {
     v.as_array()
@@ -108,6 +110,7 @@ fn record(r: &tokio_postgres::Row) -> DatastoreRecord {
             schema: s(&e, "schema"),
         }),
         linked_datastores: refs(&r.get(16)),
+        tags: serde_json::from_value(r.get(17)).unwrap_or_default(),
     }
 }
 
@@ -118,6 +121,8 @@ pub struct DatastoreFilter {
     pub enrichment_only: Option<bool>,
     /// Connector types (e.g. `postgresql`) or store types (`jdbc`), matched case-insensitively.
     pub types: Vec<String>,
+    /// Datastores carrying any of these tags.
+    pub tags: Vec<String>,
 }
 
 impl Store {
@@ -191,19 +196,32 @@ impl Store {
         let cond = format!(
             "{VISIBLE} AND ($3::text IS NULL OR d.name ILIKE '%' || $3 || '%') \
              AND ($4::bool IS NULL OR d.enrichment_only = $4) \
-             AND (cardinality($5::text[]) = 0 OR lower(c.type) = ANY($5) OR 'jdbc' = ANY($5))"
+             AND (cardinality($5::text[]) = 0 OR lower(c.type) = ANY($5) OR 'jdbc' = ANY($5)) \
+             AND (cardinality($6::text[]) = 0 OR d.tags ?| $6)"
         );
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
             &viewer.is_admin,
             &viewer.user_id,
             &filter.name,
             &filter.enrichment_only,
             &types,
+            &filter.tags,
         ];
         let from = "datastores d JOIN connections c ON c.id = d.connection_id";
         let (rows, total) =
             crate::db::paged(&c, COLS, from, &cond, "d.id", &args, page, size).await?;
         Ok((rows.iter().map(record).collect(), total))
+    }
+
+    /// Replaces a datastore's tags.
+    pub async fn set_datastore_tags(&self, id: i64, tags: &[String]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE datastores SET tags = $2 WHERE id = $1",
+            &[&id, &serde_json::json!(tags)],
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn update_datastore(

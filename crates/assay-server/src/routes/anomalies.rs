@@ -100,6 +100,10 @@ pub async fn list(
         statuses,
         kind,
         rule_types: q.all("rule_type"),
+        tags: q.all("tag"),
+        start_date: q.date("start_date")?,
+        end_date: q.date("end_date")?,
+        source_enriched: q.bool("source_enriched")?,
         newest_first: q.get("sort_created") != Some("asc"),
     };
     let (items, total) = s.store.list_anomalies(&u.viewer(), &f, page, size).await?;

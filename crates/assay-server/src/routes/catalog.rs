@@ -33,6 +33,7 @@ pub async fn list(
         container_types: q.all("container_type"),
         name: q.get("name").or(q.get("search")).map(str::to_string),
         archived: archived(&q)?,
+        tags: q.all("tag"),
     };
     let (items, total) = s
         .store

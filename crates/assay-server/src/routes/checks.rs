@@ -80,6 +80,7 @@ pub async fn list(
         datastore: q.int("datastore")?,
         containers: q.ints("container")?,
         rule_types: q.all("rule_type"),
+        tags: q.all("tag"),
         archived_only,
         include_archived: archived == Some("include")
             || matches!(status.as_deref(), Some("Invalid" | "Discarded")),

@@ -43,54 +43,79 @@ fn strings(v: &Value) -> Option<Vec<String>> {
     })
 }
 
-fn only_computed_table(map: &Map<String, Value>) -> Result<(), ApiError> {
+/// The computed container a body defines: a query (computed_table) or a join (computed_join), compiled into
+/// the datastore it lives in, its query, and the join definition.
+async fn definition_of(
+    s: &AppState,
+    u: &AuthUser,
+    map: &Map<String, Value>,
+    base: Option<&Value>,
+) -> Result<
+    (
+        assay_store::datastores::DatastoreRecord,
+        String,
+        Option<Value>,
+    ),
+    ApiError,
+> {
     match map.get("container_type").and_then(Value::as_str) {
-        Some("computed_table") | None => Ok(()),
-        Some(t @ ("computed_file" | "computed_join")) => {
-            Err(ApiError::fields(vec![FieldError::new(
-                "container_type",
-                format!(
-                    "{t} is not supported on PostgreSQL datastores; write the join or selection as a computed_table query"
-                ),
-            )]))
+        Some("computed_join") => {
+            let d = crate::join::definition(map, base);
+            let (ds, query) = crate::join::compile(s, &u.viewer(), &d).await?;
+            Ok((ds, query, Some(d)))
         }
+        Some("computed_table") | None => {
+            let mut f = Fields::new(map);
+            let ds_id = f.int("datastore_id").value();
+            let query = f.string("query").value();
+            let mut errors = f.errors;
+            for (k, missing) in [
+                ("datastore_id", ds_id.is_none()),
+                ("query", query.is_none()),
+            ] {
+                if missing {
+                    errors.push(FieldError::new(k, "is required"));
+                }
+            }
+            let (Some(ds_id), Some(query), true) = (ds_id, query, errors.is_empty()) else {
+                return Err(ApiError::fields(errors));
+            };
+            Ok((s.store.datastore(ds_id, &u.viewer()).await?, query, None))
+        }
+        Some("computed_file") => Err(ApiError::fields(vec![FieldError::new(
+            "container_type",
+            "computed_file selects from a file container (CSV, Parquet, ...) and PostgreSQL datastores have none; \
+             use a computed_table with the same SELECT over a table",
+        )])),
         Some(other) => Err(ApiError::fields(vec![FieldError::new(
             "container_type",
             format!(
-                "'{other}' cannot be created; only computed_table can (tables and views come from a sync)"
+                "'{other}' cannot be created; only computed_table and computed_join can (tables and views come from a sync)"
             ),
         )])),
     }
 }
 
-/// `POST /api/containers`: a computed table `{container_type, name, datastore_id, query}`.
+/// `POST /api/containers`: a computed table `{container_type, name, datastore_id, query}` or a computed join
+/// `{container_type: computed_join, name, left_container_id, right_container_id, left_join_field_name,
+/// right_join_field_name, select_clause, join_type?, left_prefix?, right_prefix?, where_clause?, group_by_clause?}`.
 pub async fn create(
     State(s): State<AppState>,
     u: AuthUser,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let map = body.object()?;
-    only_computed_table(&map)?;
     let mut f = Fields::new(&map);
     let name = f.string("name").value();
-    let ds_id = f.int("datastore_id").value();
-    let query = f.string("query").value();
     let description = f.string("description").value();
     let mut errors = f.errors;
-    for (k, v) in [
-        ("name", name.is_none()),
-        ("datastore_id", ds_id.is_none()),
-        ("query", query.is_none()),
-    ] {
-        if v {
-            errors.push(FieldError::new(k, "is required"));
-        }
+    if name.is_none() {
+        errors.push(FieldError::new("name", "is required"));
     }
-    let (Some(name), Some(ds_id), Some(query), true) = (name, ds_id, query, errors.is_empty())
-    else {
+    let (Some(name), true) = (name, errors.is_empty()) else {
         return Err(ApiError::fields(errors));
     };
-    let ds = s.store.datastore(ds_id, &u.viewer()).await?;
+    let (ds, query, definition) = definition_of(&s, &u, &map, None).await?;
     let client = computed::source_session(&s, &ds).await?;
     let fields = computed::describe_query(&client, &query).await?;
     let metadata = map
@@ -108,6 +133,7 @@ pub async fn create(
             description.as_deref(),
             &tags,
             &metadata,
+            definition.as_ref(),
             &fields,
         )
         .await?;
@@ -126,23 +152,9 @@ pub async fn validate(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or(map);
-    only_computed_table(&inner)?;
-    let ds_id = inner
-        .get("datastore_id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| {
-            ApiError::fields(vec![FieldError::new(
-                "container.datastore_id",
-                "is required",
-            )])
-        })?;
-    let query = inner
-        .get("query")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::fields(vec![FieldError::new("container.query", "is required")]))?;
-    let ds = s.store.datastore(ds_id, &u.viewer()).await?;
+    let (ds, query, _) = definition_of(&s, &u, &inner, None).await?;
     let client = computed::source_session(&s, &ds).await?;
-    computed::describe_query(&client, query).await?;
+    computed::describe_query(&client, &query).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,12 +174,22 @@ pub async fn update(
             .and_then(Value::as_str)
             .unwrap_or(&c.name)
             .to_string();
-        let query = map
-            .get("query")
-            .and_then(Value::as_str)
-            .or(c.query.as_deref())
-            .unwrap_or_default()
-            .to_string();
+        let (query, definition) = match &c.definition {
+            Some(d) => {
+                let mut m = map.clone();
+                m.insert("container_type".into(), json!("computed_join"));
+                let (_, q, d) = definition_of(&s, &u, &m, Some(d)).await?;
+                (q, d)
+            }
+            None => (
+                map.get("query")
+                    .and_then(Value::as_str)
+                    .or(c.query.as_deref())
+                    .unwrap_or_default()
+                    .to_string(),
+                None,
+            ),
+        };
         let client = computed::source_session(&s, &ds).await?;
         let fields = computed::describe_query(&client, &query).await?;
         let force = map
@@ -189,7 +211,7 @@ pub async fn update(
             )));
         }
         s.store
-            .update_computed_container(c.id, &name, &query, &fields)
+            .update_computed_container(c.id, &name, &query, definition.as_ref(), &fields)
             .await?;
     }
     let description = map.get("description").and_then(Value::as_str);

@@ -249,6 +249,7 @@ pub async fn list(
         name: q.get("name").or(q.get("search")).map(str::to_string),
         enrichment_only: q.bool("enrichment_only")?,
         types: q.all("datastore_type"),
+        tags: q.all("tag"),
     };
     let (items, total) = s
         .store
@@ -259,6 +260,16 @@ pub async fn list(
         out.push(render(&s, rec).await?);
     }
     Ok(Json(views::page(out, total, page, size)))
+}
+
+/// `tags` (or `global_tags`) as names: strings or `{name}` objects.
+fn tags_of(map: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
+    let v = map.get("tags").or(map.get("global_tags"))?.as_array()?;
+    Some(
+        v.iter()
+            .filter_map(|t| t.as_str().or(t["name"].as_str()).map(str::to_string))
+            .collect(),
+    )
 }
 
 pub async fn create(
@@ -304,6 +315,13 @@ pub async fn create(
             }
             return Err(e.into());
         }
+    };
+    let rec = match tags_of(&map) {
+        Some(tags) => {
+            s.store.set_datastore_tags(rec.id, &tags).await?;
+            s.store.datastore(rec.id, &u.viewer()).await?
+        }
+        None => rec,
     };
     tracing::info!(datastore_id = rec.id, name = %rec.spec.name, "DatastoreCreated");
     if parsed.trigger_sync {
@@ -367,6 +385,13 @@ pub async fn update(
         .store
         .update_datastore(did, &parsed.spec, connection_id, &teams)
         .await?;
+    let rec = match tags_of(&map) {
+        Some(tags) => {
+            s.store.set_datastore_tags(did, &tags).await?;
+            s.store.datastore(did, &u.viewer()).await?
+        }
+        None => rec,
+    };
     Ok(Json(render(&s, &rec).await?))
 }
 

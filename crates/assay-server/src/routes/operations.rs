@@ -72,6 +72,7 @@ pub async fn run(
         Some(OperationType::Profile) => {
             let mut f = Fields::new(&map);
             let names = f.strings("container_names").value().unwrap_or_default();
+            let tags = f.strings("container_tags").value().unwrap_or_default();
             let effort = match (
                 f.string("ai_effort").value(),
                 f.int("inference_threshold").value(),
@@ -105,12 +106,13 @@ pub async fn run(
             }
             let incremental = f.boolean("incremental").value().unwrap_or(true);
             errors.extend(f.errors);
-            json!({"container_names": names, "ai_effort": effort, "infer_as_draft": draft,
+            json!({"container_names": names, "container_tags": tags, "ai_effort": effort, "infer_as_draft": draft,
                    "max_records_analyzed_per_partition": limit, "incremental": incremental})
         }
         Some(OperationType::Scan) => {
             let mut f = Fields::new(&map);
             let names = f.strings("container_names").value().unwrap_or_default();
+            let tags = f.strings("container_tags").value().unwrap_or_default();
             let incremental = f.boolean("incremental").value().unwrap_or(false);
             let limit = f.int("max_records_analyzed_per_partition").value();
             if limit.is_some_and(|n| n == 0 || n < -1) {
@@ -146,7 +148,7 @@ pub async fn run(
             }
             let gtb = map.get("greater_than_batch").and_then(Value::as_f64);
             errors.extend(f.errors);
-            json!({"container_names": names, "incremental": incremental,
+            json!({"container_names": names, "container_tags": tags, "incremental": incremental,
                    "max_records_analyzed_per_partition": limit, "enrichment_source_record_limit": records,
                    "high_count_rollup_threshold": rollup,
                    "auto_resolve_passed_anomalies": auto_resolve.unwrap_or(!incremental) && !incremental,
@@ -172,15 +174,19 @@ pub async fn run(
             errors.extend(f.errors);
             json!({"asset_type": asset, "container_ids": containers, "include_deleted": include_deleted})
         }
-        Some(other) => {
-            errors.push(FieldError::new(
-                "type",
-                format!(
-                    "the {} operation is not available in this version of Assay yet; run sync, profile, scan or export",
-                    other.as_str()
-                ),
-            ));
-            Value::Null
+        Some(OperationType::Materialize) => {
+            let mut f = Fields::new(&map);
+            let names = f.strings("container_names").value().unwrap_or_default();
+            let tags = f.strings("container_tags").value().unwrap_or_default();
+            let limit = f.int("max_records_per_partition").value();
+            if limit.is_some_and(|n| n == 0 || !(-1..=1_000_000_000).contains(&n)) {
+                f.invalid(
+                    "max_records_per_partition",
+                    "must be -1 (all rows) or between 1 and 1000000000",
+                );
+            }
+            errors.extend(f.errors);
+            json!({"container_names": names, "container_tags": tags, "max_records_per_partition": limit})
         }
         None => Value::Null,
     };
@@ -223,22 +229,13 @@ pub async fn list(
         })?;
         results.push(parsed.as_str().to_string());
     }
-    let date = |k: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        q.get(k)
-            .map(|d| {
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                    ApiError::invalid(format!("query parameter {k}: '{d}' is not YYYY-MM-DD"))
-                })
-            })
-            .transpose()
-    };
     let filter = OperationFilter {
         datastores: q.ints("datastore")?,
         op_type,
         results,
         finished: q.bool("finished")?,
-        start_date: date("start_date")?,
-        end_date: date("end_date")?,
+        start_date: q.date("start_date")?,
+        end_date: q.date("end_date")?,
         ascending: matches!(q.get("sort_created"), Some("asc")),
     };
     let (items, total) = s

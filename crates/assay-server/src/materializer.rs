@@ -1,0 +1,159 @@
+//! The materialize operation: each chosen container of a source datastore (tables, views and computed
+//! containers, read through the same relation as profiles and scans) is copied into its linked enrichment
+//! datastore as `<prefix>_mat_<name>`, one transaction per container, so a failure leaves the previous
+//! snapshot of that container in place and the other containers still finish.
+
+use crate::AppState;
+use crate::profiler::Ending;
+use assay_postgres::ident::qualified;
+use assay_store::Viewer;
+use assay_store::catalog::ContainerFilter;
+use assay_store::operations::OperationRecord;
+use serde_json::{Value, json};
+
+pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
+    let fail = |message: String, status: Value| Ending {
+        result: "failure",
+        message: Some(message),
+        status,
+    };
+    let viewer = Viewer::admin(0);
+    let ds = match state.store.datastore(op.datastore_id, &viewer).await {
+        Ok(d) => d,
+        Err(e) => return fail(e.to_string(), json!({})),
+    };
+    let Some(link) = &ds.enrichment else {
+        return fail(
+            format!(
+                "datastore '{}' has no enrichment datastore; link one before materializing",
+                ds.spec.name
+            ),
+            json!({}),
+        );
+    };
+    let names = crate::params::strings(&op.params["container_names"]);
+    let filter = ContainerFilter {
+        datastores: vec![ds.id],
+        tags: crate::params::strings(&op.params["container_tags"]),
+        ..Default::default()
+    };
+    let containers = match state
+        .store
+        .list_containers(&viewer, &filter, 1, 100_000)
+        .await
+    {
+        Ok((c, _)) => c,
+        Err(e) => return fail(e.to_string(), json!({})),
+    };
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| !containers.iter().any(|c| &c.name == *n))
+        .collect();
+    if !unknown.is_empty() {
+        return fail(
+            format!(
+                "no such containers: {}; run a sync or check the names",
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({}),
+        );
+    }
+    let chosen: Vec<_> = containers
+        .into_iter()
+        .filter(|c| names.is_empty() || names.contains(&c.name))
+        .collect();
+    if chosen.is_empty() {
+        return fail(
+            "no containers to materialize: run a sync first".into(),
+            json!({}),
+        );
+    }
+    let limit = op.params["max_records_per_partition"]
+        .as_i64()
+        .filter(|n| *n > 0)
+        .map(|n| n as u64);
+    let target = match crate::enrichment::enrichment_target(state, &ds, link.id).await {
+        Ok(t) => t,
+        Err(e) => return fail(e, json!({})),
+    };
+    let mut enrichment = match target.params.connect().await {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string(), json!({})),
+    };
+    let (source, _) = match crate::computed::connect_datastore(state, &ds).await {
+        Ok(c) => c,
+        Err(e) => return fail(e.detail, json!({})),
+    };
+    if let Err(e) = source
+        .batch_execute(
+            "SET default_transaction_read_only = on; SET statement_timeout = '30min'; SET TimeZone = 'UTC'",
+        )
+        .await
+    {
+        return fail(e.to_string(), json!({}));
+    }
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for c in &chosen {
+        if let Ok(true) = state.store.abort_requested(op.id).await {
+            return Ending {
+                result: "aborted",
+                message: Some("aborted; containers done so far keep their new snapshot".into()),
+                status: json!({"containers": results}),
+            };
+        }
+        let relation = match crate::computed::relation_of(state, &ds, c).await {
+            Ok(r) => r.unwrap_or_else(|| qualified(&ds.spec.schema, &c.name)),
+            Err(e) => {
+                failed += 1;
+                results.push(json!({"container_id": c.id, "name": c.name, "result": "failure", "message": e}));
+                continue;
+            }
+        };
+        let r = assay_enrichment::materialize::copy(
+            &source,
+            &relation,
+            limit,
+            &mut enrichment,
+            &target.schema,
+            &target.prefix,
+            &target.params.user,
+            &c.name,
+            c.id,
+        )
+        .await;
+        match r {
+            Ok(m) => results.push(
+                json!({"container_id": c.id, "name": c.name, "result": "success",
+                "table": m.table, "records": m.rows, "fields_as_text": m.as_text}),
+            ),
+            Err(e) => {
+                failed += 1;
+                results.push(
+                    json!({"container_id": c.id, "name": c.name, "result": "failure",
+                    "message": e.to_string()}),
+                );
+            }
+        }
+    }
+    let total = chosen.len();
+    let status = json!({"total_containers": total, "containers": results});
+    match failed {
+        0 => Ending {
+            result: "success",
+            message: None,
+            status,
+        },
+        n => Ending {
+            result: "failure",
+            message: Some(format!(
+                "{n} of {total} containers could not be materialized; see each container's message"
+            )),
+            status,
+        },
+    }
+}
