@@ -44,16 +44,22 @@ enum Command {
     Datastores(commands::datastores::DatastoresCmd),
     /// Containers (tables and views) found by sync
     #[command(subcommand)]
-    Containers(commands::operations::ContainersCmd),
+    Containers(commands::containers::ContainersCmd),
     /// Quality checks: authored, or inferred by profiles
     #[command(subcommand)]
     Checks(commands::checks::ChecksCmd),
     /// Anomalies found by scans
     #[command(subcommand)]
     Anomalies(commands::anomalies::AnomaliesCmd),
-    /// Operations: sync, profile, scan, list, get, abort
+    /// Operations: sync, profile, scan, materialize, export, list, get, abort
     #[command(subcommand)]
     Operations(commands::operations::OperationsCmd),
+    /// Global tags
+    #[command(subcommand)]
+    Tags(commands::tags::TagsCmd),
+    /// Export a datastore's configuration to YAML files, or import it into this server
+    #[command(subcommand)]
+    Config(commands::config::ConfigCmd),
 }
 
 /// An outcome that maps to an exit code.
@@ -85,10 +91,12 @@ fn main() -> ExitCode {
             Command::Teams(c) => commands::admin::teams(c).await,
             Command::Connections(c) => commands::connections::run(c).await,
             Command::Datastores(c) => commands::datastores::run(c).await,
-            Command::Containers(c) => commands::operations::containers(c).await,
+            Command::Containers(c) => commands::containers::run(c).await,
             Command::Operations(c) => commands::operations::run(c).await,
             Command::Checks(c) => commands::checks::run(c).await,
             Command::Anomalies(c) => commands::anomalies::run(c).await,
+            Command::Tags(c) => commands::tags::run(c).await,
+            Command::Config(c) => commands::config::run(c).await,
         }
     });
     match result {
@@ -106,5 +114,57 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Commands of the Qualytics CLI that Assay's CLI does not mirror: bulk imports of computed tables from
+    /// spreadsheets with their own file format, and check-template files.
+    const NOT_MIRRORED: &[&str] = &[
+        "containers import",
+        "containers preview",
+        "checks export-templates",
+        "checks import-templates",
+    ];
+
+    /// Every `group command --flag` of the official Qualytics CLI (written by `scripts/qualytics-flags`) is
+    /// accepted by `assay` too, so commands copied from its documentation work unchanged.
+    #[test]
+    fn accepts_every_flag_of_the_qualytics_cli() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for line in include_str!("../tests/qualytics-flags.txt").lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [group, command, flag] = parts[..] else {
+                panic!("malformed line: {line}");
+            };
+            if NOT_MIRRORED.contains(&format!("{group} {command}").as_str()) {
+                continue;
+            }
+            let long = flag.trim_start_matches("--");
+            let found = cli
+                .find_subcommand(group)
+                .and_then(|g| g.find_subcommand(command))
+                .map(|c| {
+                    c.get_arguments().any(|a| {
+                        a.get_long() == Some(long)
+                            || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+                    })
+                });
+            match found {
+                Some(true) => {}
+                Some(false) => missing.push(format!("assay {group} {command} {flag}")),
+                None => missing.push(format!("assay {group} {command}")),
+            }
+        }
+        missing.dedup();
+        assert!(missing.is_empty(), "missing:\n{}", missing.join("\n"));
     }
 }

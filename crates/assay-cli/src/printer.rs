@@ -1,6 +1,33 @@
-//! All output of the CLI goes through here: objects as pretty JSON, lists as aligned tables, errors on stderr.
+//! All output of the CLI goes through here: objects as pretty JSON (or YAML with `--format yaml`), lists as
+//! aligned tables (or the raw items with `--format`), errors on stderr.
 
 use serde_json::Value;
+
+/// `--format`: how objects and lists are printed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// Prints an object as JSON (the default) or YAML.
+pub fn object(v: &Value, format: Option<Format>) {
+    match format {
+        Some(Format::Yaml) => print!(
+            "{}",
+            serde_yaml::to_string(v).unwrap_or_else(|_| v.to_string())
+        ),
+        _ => json(v),
+    }
+}
+
+/// Prints a list as a table of `columns`, or with `--format` every item in full.
+pub fn list(rows: &[Value], columns: &[&str], format: Option<Format>) {
+    match format {
+        None => table(rows, columns),
+        Some(_) => object(&Value::Array(rows.to_vec()), format),
+    }
+}
 
 pub fn json(v: &Value) {
     println!(

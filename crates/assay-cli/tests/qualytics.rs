@@ -444,6 +444,77 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         "{out}"
     );
     q_ok(&home, &["containers", "delete", "--id", &computed]);
+    // a computed join of the two tables, then materialized into the enrichment datastore
+    let listed = q_ok(
+        &home,
+        &[
+            "containers",
+            "list",
+            "--datastore-id",
+            &src,
+            "--format",
+            "json",
+        ],
+    );
+    let items = json_items("containers list", &listed);
+    let id_of = |n: &str| {
+        items
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in {listed}"))["id"]
+            .to_string()
+    };
+    let out = q_ok(
+        &home,
+        &[
+            "containers",
+            "create",
+            "--type",
+            "computed_join",
+            "--name",
+            "order_customer",
+            "--left-container-id",
+            &id_of("orders"),
+            "--right-container-id",
+            &id_of("customers"),
+            "--left-key-field",
+            "id",
+            "--right-key-field",
+            "id",
+            "--select-clause",
+            "left_id AS id, right_email AS email",
+        ],
+    );
+    assert!(out.contains("order_customer"), "{out}");
+    let out = q_ok(
+        &home,
+        &[
+            "operations",
+            "materialize",
+            "--datastore-id",
+            &src,
+            "--container-names",
+            "order_customer",
+            "--poll-interval",
+            "1",
+        ],
+    );
+    assert!(!out.to_lowercase().contains("fail"), "{out}");
+    let su = pg.superuser(&db).await;
+    let table: String = su
+        .query_one(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'enrich' AND tablename LIKE '%\\_mat\\_order\\_customer'",
+            &[],
+        )
+        .await
+        .expect("the join was materialized")
+        .get(0);
+    let n: i64 = su
+        .query_one(&format!("SELECT count(*) FROM enrich.{table}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 50, "every joined row was materialized");
 
     // tags, teams, users
     q_ok(

@@ -2,6 +2,7 @@
 
 use super::client;
 use crate::client::{Client, Config, normalize_url};
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::Result;
 use clap::Subcommand;
@@ -26,6 +27,11 @@ pub enum AuthCmd {
         username: String,
         #[arg(long, env = "ASSAY_PASSWORD")]
         password: String,
+        /// Seconds to wait for the server
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[arg(long)]
+        no_verify_ssl: bool,
     },
     /// Show who the saved token belongs to
     Status,
@@ -63,10 +69,15 @@ pub enum UsersCmd {
         #[arg(long, value_delimiter = ',')]
         teams: Vec<String>,
     },
-    List,
+    List {
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
+    },
     Get {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
 }
 
@@ -78,10 +89,15 @@ pub enum TeamsCmd {
         #[arg(long)]
         description: Option<String>,
     },
-    List,
+    List {
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
+    },
     Get {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Put a user in a team
     AddMember {
@@ -119,18 +135,22 @@ pub async fn auth(cmd: AuthCmd) -> Result<Outcome> {
             url,
             username,
             password,
+            timeout,
+            no_verify_ssl,
         } => {
             let mut cfg = Config {
                 url: normalize_url(&url),
                 token: String::new(),
-                ssl_verify: true,
+                ssl_verify: !no_verify_ssl,
             };
-            let resp = Client::new(&cfg)?
-                .post(
-                    "/auth/login",
-                    &json!({"username": username, "password": password}),
-                )
-                .await?;
+            let login = Client::new(&cfg)?;
+            let body = json!({"username": username, "password": password});
+            let resp = tokio::time::timeout(
+                std::time::Duration::from_secs(timeout.max(1)),
+                login.post("/auth/login", &body),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer from {} within {timeout} s", cfg.url))??;
             cfg.token = resp["token"].as_str().unwrap_or_default().to_string();
             let path = cfg.save()?;
             printer::line(format!(
@@ -178,11 +198,13 @@ pub async fn users(cmd: UsersCmd) -> Result<Outcome> {
             let body = json!({"username": username, "name": name, "email": email, "password": password, "role": role, "teams": teams});
             printer::json(&c.post("/users", &body).await?);
         }
-        UsersCmd::List => {
+        UsersCmd::List { format } => {
             let all = c.all("/users", &[]).await?;
-            printer::table(&all, &["id", "username", "name", "role", "teams"]);
+            printer::list(&all, &["id", "username", "name", "role", "teams"], format);
         }
-        UsersCmd::Get { id } => printer::json(&c.get(&format!("/users/{id}"), &[]).await?),
+        UsersCmd::Get { id, format } => {
+            printer::object(&c.get(&format!("/users/{id}"), &[]).await?, format)
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -194,11 +216,13 @@ pub async fn teams(cmd: TeamsCmd) -> Result<Outcome> {
             &c.post("/teams", &json!({"name": name, "description": description}))
                 .await?,
         ),
-        TeamsCmd::List => {
+        TeamsCmd::List { format } => {
             let all = c.all("/teams", &[]).await?;
-            printer::table(&all, &["id", "name", "members", "description"]);
+            printer::list(&all, &["id", "name", "members", "description"], format);
         }
-        TeamsCmd::Get { id } => printer::json(&c.get(&format!("/teams/{id}"), &[]).await?),
+        TeamsCmd::Get { id, format } => {
+            printer::object(&c.get(&format!("/teams/{id}"), &[]).await?, format)
+        }
         TeamsCmd::AddMember {
             team_id,
             user_id,

@@ -1,6 +1,7 @@
 //! `anomalies list|get|update|archive|delete`.
 
-use super::client;
+use super::{IdArgs, client};
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -11,8 +12,9 @@ pub enum AnomaliesCmd {
     List {
         #[arg(long)]
         datastore_id: Option<i64>,
-        #[arg(long)]
-        container_id: Option<i64>,
+        /// Container id
+        #[arg(long, alias = "container-id")]
+        container: Option<i64>,
         #[arg(long)]
         check_id: Option<i64>,
         /// Any of Active, Acknowledged, Resolved, Invalid, Duplicate, Discarded (default: the open ones)
@@ -21,33 +23,55 @@ pub enum AnomaliesCmd {
         /// record or shape
         #[arg(long)]
         r#type: Option<String>,
+        /// Only anomalies with this tag
+        #[arg(long)]
+        tag: Option<String>,
+        /// Created on or after this day (YYYY-MM-DD)
+        #[arg(long)]
+        start_date: Option<String>,
+        /// Created on or before this day (YYYY-MM-DD)
+        #[arg(long)]
+        end_date: Option<String>,
+        /// Only anomalies whose source records reached the enrichment datastore
+        #[arg(long, overrides_with = "no_source_enriched")]
+        source_enriched: bool,
+        /// Only anomalies whose source records did not reach it
+        #[arg(long)]
+        no_source_enriched: bool,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Get {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Set an open status (Active or Acknowledged), a description or tags
     Update {
-        #[arg(long, value_delimiter = ',', required = true)]
-        ids: Vec<i64>,
+        #[command(flatten)]
+        ids: IdArgs,
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]
         description: Option<String>,
         #[arg(long, value_delimiter = ',')]
         tags: Option<Vec<String>>,
+        /// Comma-separated user ids; an empty string clears the assignees
+        #[arg(long)]
+        assignee_ids: Option<String>,
     },
     /// Archive with Resolved (default), Invalid, Duplicate or Discarded
     Archive {
-        #[arg(long, value_delimiter = ',', required = true)]
-        ids: Vec<i64>,
+        #[command(flatten)]
+        ids: IdArgs,
         #[arg(long, default_value = "Resolved")]
         status: String,
     },
     /// Delete for good
     Delete {
-        #[arg(long, value_delimiter = ',', required = true)]
-        ids: Vec<i64>,
+        #[command(flatten)]
+        ids: IdArgs,
     },
 }
 
@@ -56,16 +80,22 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
     match cmd {
         AnomaliesCmd::List {
             datastore_id,
-            container_id,
+            container,
             check_id,
             status,
             r#type,
+            tag,
+            start_date,
+            end_date,
+            source_enriched,
+            no_source_enriched,
+            format,
         } => {
             let mut q = Vec::new();
             if let Some(d) = datastore_id {
                 q.push(("datastore", d.to_string()));
             }
-            if let Some(d) = container_id {
+            if let Some(d) = container {
                 q.push(("container", d.to_string()));
             }
             if let Some(d) = check_id {
@@ -77,8 +107,22 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
             if let Some(t) = r#type {
                 q.push(("anomaly_type", t));
             }
+            for (k, v) in [
+                ("tag", tag),
+                ("start_date", start_date),
+                ("end_date", end_date),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            if source_enriched {
+                q.push(("source_enriched", "true".into()));
+            } else if no_source_enriched {
+                q.push(("source_enriched", "false".into()));
+            }
             let all = c.all("/anomalies", &q).await?;
-            printer::table(
+            printer::list(
                 &all,
                 &[
                     "id",
@@ -89,15 +133,32 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
                     "created",
                     "message",
                 ],
+                format,
             );
         }
-        AnomaliesCmd::Get { id } => printer::json(&c.get(&format!("/anomalies/{id}"), &[]).await?),
+        AnomaliesCmd::Get { id, format } => {
+            printer::object(&c.get(&format!("/anomalies/{id}"), &[]).await?, format)
+        }
         AnomaliesCmd::Update {
             ids,
             status,
             description,
             tags,
+            assignee_ids,
         } => {
+            let ids = ids.all()?;
+            let assignees: Option<Vec<i64>> = match assignee_ids.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(Vec::new()),
+                Some(list) => Some(
+                    list.split(',')
+                        .map(|x| x.trim().parse::<i64>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| {
+                            anyhow::anyhow!("--assignee-ids takes user ids like \"1,2\"")
+                        })?,
+                ),
+            };
             if let Some(s) = &status
                 && s != "Active"
                 && s != "Acknowledged"
@@ -119,6 +180,9 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
                     if let Some(t) = &tags {
                         v["tags"] = json!(t);
                     }
+                    if let Some(a) = &assignees {
+                        v["assignee_ids"] = json!(a);
+                    }
                     v
                 })
                 .collect();
@@ -130,6 +194,7 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
             ));
         }
         AnomaliesCmd::Archive { ids, status } => {
+            let ids = ids.all()?;
             let items: Vec<Value> = ids
                 .iter()
                 .map(|id| json!({"id": id, "archive": true, "status": status}))
@@ -144,6 +209,7 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
             printer::line(format!("Archived {} as {status}", ids.len()));
         }
         AnomaliesCmd::Delete { ids } => {
+            let ids = ids.all()?;
             let items: Vec<Value> = ids
                 .iter()
                 .map(|id| json!({"id": id, "archive": false}))

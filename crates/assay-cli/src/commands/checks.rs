@@ -4,8 +4,9 @@
 //! Import upserts by that uid; an existing check without one is matched by the uid its export would get
 //! (`slug(container)__slug(rule)__slug(sorted fields)`), so a round trip never duplicates checks.
 
-use super::client;
+use super::{IdArgs, client};
 use crate::client::Client;
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -19,58 +20,140 @@ pub enum ChecksCmd {
     List {
         #[arg(long)]
         datastore_id: i64,
-        /// Active, Draft or Archived
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, value_delimiter = ',')]
-        containers: Vec<i64>,
+        #[command(flatten)]
+        select: Select,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Get {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Create checks from a YAML or JSON file (one check or a list)
     Create {
         #[arg(long)]
         datastore_id: i64,
-        #[arg(long)]
+        #[arg(long, short = 'f')]
         file: PathBuf,
+        #[command(flatten)]
+        people: People,
     },
     /// Replace a check's definition from a YAML or JSON file
     Update {
         #[arg(long)]
         id: i64,
-        #[arg(long)]
+        #[arg(long, short = 'f')]
         file: PathBuf,
+        #[command(flatten)]
+        people: People,
     },
     /// Archive (default) or delete checks
     Delete {
-        #[arg(long, value_delimiter = ',', required = true)]
-        ids: Vec<i64>,
+        #[command(flatten)]
+        ids: IdArgs,
+        /// Archive (the default)
+        #[arg(long, overrides_with = "no_archive")]
+        archive: bool,
         /// Delete for good instead of archiving
-        #[arg(long)]
-        hard: bool,
+        #[arg(long, alias = "hard")]
+        no_archive: bool,
         /// Discarded (default) or Invalid
         #[arg(long, default_value = "Discarded")]
         status: String,
     },
-    /// Write every check of a datastore as one YAML file per check
+    /// Activate (unarchive) checks
+    Activate {
+        #[command(flatten)]
+        ids: IdArgs,
+    },
+    /// Write the checks of a datastore as one YAML file per check
     Export {
         #[arg(long)]
         datastore_id: i64,
-        #[arg(long, default_value = "./qualytics-checks")]
+        #[arg(long, short = 'o', default_value = "./checks")]
         output: PathBuf,
+        #[command(flatten)]
+        select: Select,
     },
     /// Create or update checks from a directory written by export (matched by _qualytics_check_uid)
     Import {
-        #[arg(long)]
-        datastore_id: i64,
-        #[arg(long)]
+        /// Target datastore (repeat for several)
+        #[arg(long, required = true)]
+        datastore_id: Vec<i64>,
+        #[arg(long, short = 'i', default_value = "./checks")]
         input: PathBuf,
         /// Show what would change without changing anything
         #[arg(long)]
         dry_run: bool,
+        /// Write the checks that failed (which file, why) to this file
+        #[arg(long)]
+        failures_log: Option<PathBuf>,
     },
+}
+
+/// Which checks of a datastore `list` and `export` take.
+#[derive(clap::Args)]
+pub struct Select {
+    /// Comma-separated container ids or names. Example: "1,ORDERS"
+    #[arg(long, value_delimiter = ',')]
+    containers: Vec<String>,
+    /// Comma-separated tag names
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Active, Draft or Archived
+    #[arg(long)]
+    status: Option<String>,
+}
+
+impl Select {
+    async fn query(&self, c: &Client, datastore_id: i64) -> Result<Vec<(&'static str, String)>> {
+        let mut q = vec![("datastore", datastore_id.to_string())];
+        match self.status.as_deref() {
+            Some("Archived") => q.push(("archived", "only".into())),
+            Some(s) => q.push(("status", s.to_string())),
+            None => {}
+        }
+        if !self.containers.is_empty() {
+            let ids = container_ids(c, datastore_id).await?;
+            for x in &self.containers {
+                let id = match x.parse::<i64>() {
+                    Ok(id) => id,
+                    Err(_) => *ids.get(x).with_context(|| {
+                        format!("datastore {datastore_id} has no container '{x}'")
+                    })?,
+                };
+                q.push(("container", id.to_string()));
+            }
+        }
+        for t in &self.tags {
+            q.push(("tag", t.clone()));
+        }
+        Ok(q)
+    }
+}
+
+/// Owner and default assignee applied to every check of a file.
+#[derive(clap::Args)]
+pub struct People {
+    /// Owner user id (overrides the file)
+    #[arg(long)]
+    owner_id: Option<i64>,
+    /// Default anomaly assignee user id (overrides the file; 0 clears it)
+    #[arg(long)]
+    default_anomaly_assignee_id: Option<i64>,
+}
+
+impl People {
+    fn apply(&self, body: &mut Value) {
+        if let Some(o) = self.owner_id {
+            body["owner_id"] = json!(o);
+        }
+        if let Some(a) = self.default_anomaly_assignee_id {
+            body["default_anomaly_assignee_id"] = if a == 0 { Value::Null } else { json!(a) };
+        }
+    }
 }
 
 use assay_core::rules::slug;
@@ -213,20 +296,12 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
     match cmd {
         ChecksCmd::List {
             datastore_id,
-            status,
-            containers,
+            select,
+            format,
         } => {
-            let mut q = vec![("datastore", datastore_id.to_string())];
-            match status.as_deref() {
-                Some("Archived") => q.push(("archived", "only".into())),
-                Some(s) => q.push(("status", s.to_string())),
-                None => {}
-            }
-            for id in containers {
-                q.push(("container", id.to_string()));
-            }
+            let q = select.query(&c, datastore_id).await?;
             let all = c.all("/quality-checks", &q).await?;
-            printer::table(
+            printer::list(
                 &all,
                 &[
                     "id",
@@ -239,17 +314,25 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                     "is_passing",
                     "description",
                 ],
+                format,
             );
         }
-        ChecksCmd::Get { id } => {
-            printer::json(&c.get(&format!("/quality-checks/{id}"), &[]).await?)
+        ChecksCmd::Get { id, format } => {
+            printer::object(&c.get(&format!("/quality-checks/{id}"), &[]).await?, format)
         }
-        ChecksCmd::Create { datastore_id, file } => {
+        ChecksCmd::Create {
+            datastore_id,
+            file,
+            people,
+        } => {
             let ids = container_ids(&c, datastore_id).await?;
             let (mut ok, mut failed) = (0, 0);
             for k in read_file(&file)? {
                 let r = match body_of(&k, &ids, true) {
-                    Ok(b) => c.post("/quality-checks", &b).await,
+                    Ok(mut b) => {
+                        people.apply(&mut b);
+                        c.post("/quality-checks", &b).await
+                    }
                     Err(e) => Err(e),
                 };
                 match r {
@@ -274,20 +357,23 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                 Outcome::Ok
             });
         }
-        ChecksCmd::Update { id, file } => {
+        ChecksCmd::Update { id, file, people } => {
             let items = read_file(&file)?;
             let [k] = items.as_slice() else {
                 bail!("{} must hold exactly one check", file.display());
             };
-            let v = c
-                .put(
-                    &format!("/quality-checks/{id}"),
-                    &body_of(k, &HashMap::new(), false)?,
-                )
-                .await?;
+            let mut body = body_of(k, &HashMap::new(), false)?;
+            people.apply(&mut body);
+            let v = c.put(&format!("/quality-checks/{id}"), &body).await?;
             printer::line(format!("Updated check {}", v["id"]));
         }
-        ChecksCmd::Delete { ids, hard, status } => {
+        ChecksCmd::Delete {
+            ids,
+            archive: _,
+            no_archive: hard,
+            status,
+        } => {
+            let ids = ids.all()?;
             let body: Vec<Value> = ids
                 .iter()
                 .map(|id| json!({"id": id, "archive": !hard, "status": status}))
@@ -305,50 +391,88 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                 ids.len()
             ));
         }
+        ChecksCmd::Activate { ids } => {
+            for id in ids.all()? {
+                let k = c.get(&format!("/quality-checks/{id}"), &[]).await?;
+                let mut body = body_of(&portable(&k), &HashMap::new(), false)?;
+                body["status"] = json!("Active");
+                c.put(&format!("/quality-checks/{id}"), &body).await?;
+                printer::line(format!("Activated check {id}"));
+            }
+        }
         ChecksCmd::Export {
             datastore_id,
             output,
+            select,
         } => {
-            let all = c
-                .all(
-                    "/quality-checks",
-                    &[("datastore", datastore_id.to_string())],
-                )
-                .await?;
-            let mut written: HashMap<PathBuf, usize> = HashMap::new();
-            for k in &all {
-                let p = portable(k);
-                let dir = output.join(slug(p["container"].as_str().unwrap_or("container")));
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                let fields: Vec<String> = field_names(k);
-                let base = format!(
-                    "{}__{}",
-                    slug(p["rule_type"].as_str().unwrap_or("")),
-                    slug(&fields.join("_"))
-                );
-                let n = written.entry(dir.join(&base)).or_insert(0);
-                *n += 1;
-                let name = if *n == 1 {
-                    format!("{base}.yaml")
-                } else {
-                    format!("{base}_{n}.yaml")
-                };
-                std::fs::write(dir.join(&name), serde_yaml::to_string(&p)?)
-                    .with_context(|| format!("cannot write {name}"))?;
-            }
-            printer::line(format!(
-                "Exported {} check(s) to {}",
-                all.len(),
-                output.display()
-            ));
+            let q = select.query(&c, datastore_id).await?;
+            let n = export(&c, &q, &output).await?;
+            printer::line(format!("Exported {n} check(s) to {}", output.display()));
         }
         ChecksCmd::Import {
             datastore_id,
             input,
             dry_run,
+            failures_log,
         } => {
-            let ids = container_ids(&c, datastore_id).await?;
+            let mut failures = Vec::new();
+            let mut outcome = Outcome::Ok;
+            for ds in datastore_id {
+                let (o, f) = import(&c, ds, &input, dry_run).await?;
+                failures.extend(f);
+                if matches!(o, Outcome::Failed) {
+                    outcome = Outcome::Failed;
+                }
+            }
+            if let Some(path) = failures_log {
+                std::fs::write(&path, failures.join("\n") + "\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            return Ok(outcome);
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Writes the checks `q` selects as one portable YAML file per check under `output/<container>/`; returns how
+/// many.
+pub async fn export(c: &Client, q: &[(&str, String)], output: &Path) -> Result<usize> {
+    let all = c.all("/quality-checks", q).await?;
+    let mut written: HashMap<PathBuf, usize> = HashMap::new();
+    for k in &all {
+        let p = portable(k);
+        let dir = output.join(slug(p["container"].as_str().unwrap_or("container")));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let fields: Vec<String> = field_names(k);
+        let base = format!(
+            "{}__{}",
+            slug(p["rule_type"].as_str().unwrap_or("")),
+            slug(&fields.join("_"))
+        );
+        let n = written.entry(dir.join(&base)).or_insert(0);
+        *n += 1;
+        let name = if *n == 1 {
+            format!("{base}.yaml")
+        } else {
+            format!("{base}_{n}.yaml")
+        };
+        std::fs::write(dir.join(&name), serde_yaml::to_string(&p)?)
+            .with_context(|| format!("cannot write {name}"))?;
+    }
+    Ok(all.len())
+}
+
+/// Imports a directory of check files into one datastore: (outcome, failures as "file: why").
+pub async fn import(
+    c: &Client,
+    datastore_id: i64,
+    input: &Path,
+    dry_run: bool,
+) -> Result<(Outcome, Vec<String>)> {
+    {
+        {
+            let ids = container_ids(c, datastore_id).await?;
             let existing = c
                 .all(
                     "/quality-checks",
@@ -360,7 +484,8 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                 .filter_map(|k| Some((uid_of(k), k["id"].as_i64()?)))
                 .collect();
             let mut files = Vec::new();
-            yaml_files(&input, &mut files)?;
+            yaml_files(input, &mut files)?;
+            let mut failures = Vec::new();
             let (mut created, mut updated, mut failed) = (0, 0, 0);
             for f in files {
                 for k in read_file(&f)? {
@@ -393,6 +518,7 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                         (Err(e), _) => {
                             failed += 1;
                             printer::error(format!("{}: {e:#}", f.display()));
+                            failures.push(format!("{}: {e:#}", f.display()));
                         }
                     }
                 }
@@ -402,14 +528,14 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
                     "{created} created, {updated} updated, {failed} failed"
                 ));
             }
-            return Ok(if failed > 0 {
+            let outcome = if failed > 0 {
                 Outcome::Failed
             } else {
                 Outcome::Ok
-            });
+            };
+            Ok((outcome, failures))
         }
     }
-    Ok(Outcome::Ok)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the server verbatim and is resolved there from the secrets manager (single-quote it in the shell).
 
 use super::client;
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -80,6 +81,48 @@ impl VaultArgs {
     }
 }
 
+/// Flags the Qualytics CLI has for other connectors (object stores, warehouses). Accepted so that copied
+/// commands parse, and refused with the reason: Assay connects to PostgreSQL.
+#[derive(Args, Default)]
+pub struct OtherConnectorArgs {
+    #[arg(long, hide = true)]
+    uri: Option<String>,
+    #[arg(long, hide = true)]
+    access_key: Option<String>,
+    #[arg(long, hide = true)]
+    secret_key: Option<String>,
+    #[arg(long, hide = true)]
+    catalog: Option<String>,
+    #[arg(long, hide = true)]
+    authentication_type: Option<String>,
+    #[arg(long, hide = true)]
+    role_arn: Option<String>,
+    #[arg(long, hide = true)]
+    external_id: Option<String>,
+}
+
+impl OtherConnectorArgs {
+    fn refuse(&self) -> Result<()> {
+        for (flag, given) in [
+            ("--uri", self.uri.is_some()),
+            ("--access-key", self.access_key.is_some()),
+            ("--secret-key", self.secret_key.is_some()),
+            ("--catalog", self.catalog.is_some()),
+            ("--authentication-type", self.authentication_type.is_some()),
+            ("--role-arn", self.role_arn.is_some()),
+            ("--external-id", self.external_id.is_some()),
+        ] {
+            if given {
+                bail!(
+                    "{flag} is for file-store and warehouse connectors; Assay connects to PostgreSQL, which takes \
+                     --host, --port, --username, --password and --parameters"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args)]
 pub struct Props {
     #[arg(long)]
@@ -100,10 +143,16 @@ pub struct Props {
     max_parallelization: Option<i64>,
     #[command(flatten)]
     vault: VaultArgs,
+    #[command(flatten)]
+    other: OtherConnectorArgs,
+    /// Output format of the saved connection: yaml or json
+    #[arg(long, short = 'f', value_enum)]
+    format: Option<Format>,
 }
 
 impl Props {
     fn body(&self, body: &mut Map<String, Value>) -> Result<()> {
+        self.other.refuse()?;
         for (k, v) in [
             ("name", &self.name),
             ("host", &self.host),
@@ -162,18 +211,28 @@ pub enum ConnectionsCmd {
         connection_type: String,
         #[command(flatten)]
         props: Props,
+        /// Fetch size (accepted for JDBC connectors; PostgreSQL reads with COPY)
+        #[arg(long)]
+        jdbc_fetch_size: Option<i64>,
+        /// Print the request body (password masked) instead of sending it
+        #[arg(long)]
+        dry_run: bool,
     },
     List {
         #[arg(long)]
         name: Option<String>,
         #[arg(long = "type")]
         connection_type: Option<String>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Get {
         #[arg(long, required_unless_present = "name")]
         id: Option<i64>,
         #[arg(long)]
         name: Option<String>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Change a connection (only the flags given)
     Update {
@@ -201,17 +260,46 @@ pub enum ConnectionsCmd {
     },
 }
 
+/// The body with every secret replaced by a mask, for `--dry-run`.
+fn masked(body: &Map<String, Value>) -> Value {
+    let mut b = body.clone();
+    for k in ["password", "passphrase", "secret_key"] {
+        if b.contains_key(k) {
+            b.insert(k.into(), json!("********"));
+        }
+    }
+    if let Some(Value::Object(sm)) = b.get_mut("secrets_manager")
+        && sm.contains_key("credentials_payload")
+    {
+        sm.insert("credentials_payload".into(), json!("********"));
+    }
+    Value::Object(b)
+}
+
 pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
         ConnectionsCmd::Create {
             connection_type,
             props,
+            jdbc_fetch_size,
+            dry_run,
         } => {
             let mut body = Map::new();
             body.insert("type".into(), json!(connection_type));
             props.body(&mut body)?;
+            if let Some(n) = jdbc_fetch_size {
+                body.insert("jdbc_fetch_size".into(), json!(n));
+            }
+            if dry_run {
+                printer::object(&masked(&body), props.format);
+                return Ok(Outcome::Ok);
+            }
             let v = c.post("/connections", &Value::Object(body)).await?;
+            if props.format.is_some() {
+                printer::object(&v, props.format);
+                return Ok(Outcome::Ok);
+            }
             printer::line(format!("Connection ID: {}", v["id"]));
             printer::line(format!(
                 "Connection Name: {}",
@@ -225,6 +313,7 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
         ConnectionsCmd::List {
             name,
             connection_type,
+            format,
         } => {
             let mut q = Vec::new();
             if let Some(n) = name {
@@ -234,7 +323,7 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
                 q.push(("type", t));
             }
             let all = c.all("/connections", &q).await?;
-            printer::table(
+            printer::list(
                 &all,
                 &[
                     "id",
@@ -245,22 +334,24 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
                     "username",
                     "datastores",
                 ],
+                format,
             );
         }
-        ConnectionsCmd::Get { id, name } => {
+        ConnectionsCmd::Get { id, name, format } => {
             let id = match (id, name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.connection_id(&n).await?,
                 (None, None) => bail!("give --id or --name"),
             };
-            printer::json(&c.get(&format!("/connections/{id}"), &[]).await?);
+            printer::object(&c.get(&format!("/connections/{id}"), &[]).await?, format);
         }
         ConnectionsCmd::Update { id, props } => {
             let mut body = Map::new();
             props.body(&mut body)?;
-            printer::json(
+            printer::object(
                 &c.put(&format!("/connections/{id}"), &Value::Object(body))
                     .await?,
+                props.format,
             );
         }
         ConnectionsCmd::Delete { id } => {
@@ -293,6 +384,14 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
                 (None, None) => bail!("give --id, or --type and the connection flags"),
             };
             let v = c.post(&path, &Value::Object(body)).await?;
+            if props.format.is_some() {
+                printer::object(&v, props.format);
+                return Ok(if v["connected"].as_bool().unwrap_or(false) {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                });
+            }
             return Ok(report_test(&what, &v));
         }
     }

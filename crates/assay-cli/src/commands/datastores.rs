@@ -2,6 +2,7 @@
 
 use super::client;
 use super::connections::report_test;
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::{Result, bail};
 use clap::{ArgAction, Subcommand};
@@ -26,8 +27,10 @@ pub enum DatastoresCmd {
         /// Team names (default Public)
         #[arg(long, value_delimiter = ',')]
         teams: Vec<String>,
-        #[arg(long)]
+        #[arg(long, overrides_with = "no_enrichment_only")]
         enrichment_only: bool,
+        #[arg(long)]
+        no_enrichment_only: bool,
         #[arg(long)]
         enrichment_prefix: Option<String>,
         #[arg(long)]
@@ -40,18 +43,37 @@ pub enum DatastoresCmd {
         trigger_sync: bool,
         #[arg(long, conflicts_with = "trigger_sync")]
         no_trigger_sync: bool,
+        /// Print the request body instead of sending it
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     List {
         #[arg(long)]
         name: Option<String>,
+        /// Connector type (postgresql)
+        #[arg(long = "type")]
+        store_type: Option<String>,
+        /// Only datastores with this tag
         #[arg(long)]
+        tag: Option<String>,
+        /// Only enrichment datastores
+        #[arg(long, overrides_with = "no_enrichment_only")]
         enrichment_only: bool,
+        /// Only source datastores
+        #[arg(long)]
+        no_enrichment_only: bool,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Get {
         #[arg(long, required_unless_present = "name")]
         id: Option<i64>,
         #[arg(long)]
         name: Option<String>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Change a datastore's settings (only the flags given)
     Update {
@@ -59,12 +81,21 @@ pub enum DatastoresCmd {
         id: i64,
         #[arg(long)]
         name: Option<String>,
+        /// Move the datastore to another connection
+        #[arg(long)]
+        connection_id: Option<i64>,
         #[arg(long)]
         database: Option<String>,
         #[arg(long)]
         schema: Option<String>,
         #[arg(long, value_delimiter = ',')]
         teams: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        tags: Option<Vec<String>>,
+        #[arg(long, overrides_with = "no_enrichment_only")]
+        enrichment_only: bool,
+        #[arg(long)]
+        no_enrichment_only: bool,
         #[arg(long)]
         enrichment_prefix: Option<String>,
         #[arg(long)]
@@ -73,6 +104,8 @@ pub enum DatastoresCmd {
         enrichment_remediation_strategy: Option<String>,
         #[arg(long)]
         high_count_rollup_threshold: Option<i64>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Delete {
         #[arg(long)]
@@ -82,6 +115,8 @@ pub enum DatastoresCmd {
     Verify {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     /// Test a saved datastore (--id, same as verify), or one not saved yet (a connection, database and schema)
     Test {
@@ -136,13 +171,17 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             tags,
             teams,
             enrichment_only,
+            no_enrichment_only,
             enrichment_prefix,
             enrichment_source_record_limit,
             enrichment_remediation_strategy,
             high_count_rollup_threshold,
             trigger_sync,
             no_trigger_sync,
+            dry_run,
+            format,
         } => {
+            let enrichment_only = enrichment_only && !no_enrichment_only;
             let connection_id = match (connection_id, connection_name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.connection_id(&n).await?,
@@ -171,7 +210,15 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
                     body[k] = v;
                 }
             }
+            if dry_run {
+                printer::object(&body, format);
+                return Ok(Outcome::Ok);
+            }
             let v = c.post("/datastores", &body).await?;
+            if format.is_some() {
+                printer::object(&v, format);
+                return Ok(Outcome::Ok);
+            }
             printer::line(format!("Datastore ID: {}", v["id"]));
             printer::line(format!(
                 "Datastore Name: {}",
@@ -180,17 +227,29 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
         }
         DatastoresCmd::List {
             name,
+            store_type,
+            tag,
             enrichment_only,
+            no_enrichment_only,
+            format,
         } => {
             let mut q = Vec::new();
             if let Some(n) = name {
                 q.push(("name", n));
             }
+            if let Some(t) = store_type {
+                q.push(("type", t));
+            }
+            if let Some(t) = tag {
+                q.push(("tag", t));
+            }
             if enrichment_only {
                 q.push(("enrichment_only", "true".to_string()));
+            } else if no_enrichment_only {
+                q.push(("enrichment_only", "false".to_string()));
             }
             let all = c.all("/datastores", &q).await?;
-            printer::table(
+            printer::list(
                 &all,
                 &[
                     "id",
@@ -203,30 +262,44 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
                     "teams",
                     "enrich_datastore",
                 ],
+                format,
             );
         }
-        DatastoresCmd::Get { id, name } => {
+        DatastoresCmd::Get { id, name, format } => {
             let id = match (id, name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.datastore_id(&n).await?,
                 (None, None) => bail!("give --id or --name"),
             };
-            printer::json(&c.get(&format!("/datastores/{id}"), &[]).await?);
+            printer::object(&c.get(&format!("/datastores/{id}"), &[]).await?, format);
         }
         DatastoresCmd::Update {
             id,
             name,
+            connection_id,
             database,
             schema,
             teams,
+            tags,
+            enrichment_only,
+            no_enrichment_only,
             enrichment_prefix,
             enrichment_source_record_limit,
             enrichment_remediation_strategy,
             high_count_rollup_threshold,
+            format,
         } => {
             let mut body = Map::new();
+            let only = match (enrichment_only, no_enrichment_only) {
+                (true, _) => Some(Value::Bool(true)),
+                (_, true) => Some(Value::Bool(false)),
+                _ => None,
+            };
             for (k, v) in [
                 ("name", name.map(Value::from)),
+                ("connection_id", connection_id.map(Value::from)),
+                ("tags", tags.map(|t| json!(t))),
+                ("enrichment_only", only),
                 ("database", database.map(Value::from)),
                 ("schema", schema.map(Value::from)),
                 ("teams", teams.map(|t| json!(t))),
@@ -248,16 +321,31 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
                     body.insert(k.into(), v);
                 }
             }
-            printer::json(
+            printer::object(
                 &c.put(&format!("/datastores/{id}"), &Value::Object(body))
                     .await?,
+                format,
             );
         }
         DatastoresCmd::Delete { id } => {
             c.delete(&format!("/datastores/{id}")).await?;
             printer::line(format!("Datastore {id} deleted."));
         }
-        DatastoresCmd::Verify { id } | DatastoresCmd::Test { id: Some(id), .. } => {
+        DatastoresCmd::Verify {
+            id,
+            format: Some(f),
+        } => {
+            let v = c
+                .post(&format!("/datastores/{id}/connection"), &json!({}))
+                .await?;
+            printer::object(&v, Some(f));
+            return Ok(if v["connected"].as_bool().unwrap_or(false) {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            });
+        }
+        DatastoresCmd::Verify { id, format: None } | DatastoresCmd::Test { id: Some(id), .. } => {
             let v = c
                 .post(&format!("/datastores/{id}/connection"), &json!({}))
                 .await?;

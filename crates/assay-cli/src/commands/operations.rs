@@ -1,8 +1,8 @@
-//! `operations sync|profile|scan|list|get|abort` (waiting with a progress display) and
-//! `containers list|get|fields|field-profiles`.
+//! `operations sync|profile|scan|materialize|export|list|get|abort`, waiting with a progress display.
 
 use super::client;
 use crate::client::Client;
+use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::Result;
 use clap::Subcommand;
@@ -39,6 +39,9 @@ pub enum OperationsCmd {
         datastore_id: Vec<i64>,
         #[arg(long, value_delimiter = ',')]
         container_names: Vec<String>,
+        /// Only containers with any of these tags
+        #[arg(long, value_delimiter = ',')]
+        container_tags: Vec<String>,
         /// off, low, medium, high, xhigh or max
         #[arg(long)]
         ai_effort: Option<String>,
@@ -53,6 +56,9 @@ pub enum OperationsCmd {
         /// Read every row even when an incremental profile is possible
         #[arg(long)]
         full: bool,
+        /// Sampling settings of the Qualytics engine; accepted and sent, Assay profiles every row it reads
+        #[command(flatten)]
+        tuning: ProfileTuning,
         #[arg(long)]
         background: bool,
         #[arg(long, default_value_t = 1)]
@@ -66,9 +72,16 @@ pub enum OperationsCmd {
         datastore_id: Vec<i64>,
         #[arg(long, value_delimiter = ',')]
         container_names: Vec<String>,
+        /// Only containers with any of these tags
+        #[arg(long, value_delimiter = ',')]
+        container_tags: Vec<String>,
         /// Read only the rows after each container's checkpoint (the first incremental scan reads everything)
         #[arg(long)]
         incremental: bool,
+        /// Remediation strategy for the enrichment tables (none, append, overwrite); the datastore's applies
+        /// when not given
+        #[arg(long)]
+        remediation: Option<String>,
         /// Rows read per container; -1 for all
         #[arg(long, allow_hyphen_values = true)]
         max_records_analyzed_per_partition: Option<i64>,
@@ -78,6 +91,9 @@ pub enum OperationsCmd {
         /// Offending rows per check above which they are rolled up into one shape anomaly
         #[arg(long)]
         high_count_rollup_threshold: Option<i64>,
+        /// Resolve open anomalies a full scan no longer finds (the default)
+        #[arg(long, overrides_with = "no_auto_resolve_passed_anomalies")]
+        auto_resolve_passed_anomalies: bool,
         /// Keep open anomalies open even when a full scan no longer finds them
         #[arg(long)]
         no_auto_resolve_passed_anomalies: bool,
@@ -94,17 +110,68 @@ pub enum OperationsCmd {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Copy containers into the linked enrichment datastore as <prefix>_mat_<name> tables
+    Materialize {
+        #[arg(long, value_delimiter = ',', required = true)]
+        datastore_id: Vec<i64>,
+        #[arg(long, value_delimiter = ',')]
+        container_names: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        container_tags: Vec<String>,
+        /// Rows copied per container; -1 for all
+        #[arg(long, allow_hyphen_values = true)]
+        max_records_per_partition: Option<i64>,
+        #[arg(long)]
+        background: bool,
+        #[arg(long, default_value_t = 1)]
+        poll_interval: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// Write anomalies, checks or field profiles to <prefix>_export_<asset> in the enrichment datastore
+    Export {
+        #[arg(long, value_delimiter = ',', required = true)]
+        datastore_id: Vec<i64>,
+        /// anomalies, checks or profiles
+        #[arg(long)]
+        asset_type: String,
+        #[arg(long, value_delimiter = ',')]
+        container_ids: Vec<i64>,
+        /// Only containers with any of these tags
+        #[arg(long, value_delimiter = ',')]
+        container_tags: Vec<String>,
+        #[arg(long)]
+        include_deleted: bool,
+        #[arg(long)]
+        background: bool,
+        #[arg(long, default_value_t = 1)]
+        poll_interval: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     List {
         #[arg(long)]
         datastore_id: Option<i64>,
-        #[arg(long)]
+        /// sync, profile, scan, export or materialize
+        #[arg(long = "type", alias = "operation-type")]
         operation_type: Option<String>,
+        /// running, success, failure or aborted (comma-separated)
+        #[arg(long = "status", alias = "result", value_delimiter = ',')]
+        result: Vec<String>,
+        /// Created on or after this day (YYYY-MM-DD)
         #[arg(long)]
-        result: Option<String>,
+        start_date: Option<String>,
+        /// Created on or before this day (YYYY-MM-DD)
+        #[arg(long)]
+        end_date: Option<String>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Get {
         #[arg(long)]
         id: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
     },
     Abort {
         #[arg(long)]
@@ -112,25 +179,61 @@ pub enum OperationsCmd {
     },
 }
 
-#[derive(Subcommand)]
-pub enum ContainersCmd {
-    List {
-        #[arg(long)]
-        datastore_id: i64,
-    },
-    Get {
-        #[arg(long)]
-        id: i64,
-    },
-    Fields {
-        #[arg(long)]
-        id: i64,
-    },
-    /// The latest field profiles of a container
-    FieldProfiles {
-        #[arg(long)]
-        id: i64,
-    },
+/// Sampling and correlation settings of the Qualytics profiler. Assay reads every row (or
+/// `--max-records-analyzed-per-partition`) and keeps exact value counts up to 64 distinct values, so these are
+/// sent along for the record and do not change its results.
+#[derive(clap::Args)]
+pub struct ProfileTuning {
+    #[arg(long)]
+    max_count_testing_sample: Option<i64>,
+    #[arg(long)]
+    percent_testing_threshold: Option<f64>,
+    #[arg(long)]
+    high_correlation_threshold: Option<f64>,
+    #[arg(long)]
+    histogram_max_distinct_values: Option<i64>,
+    /// Profile rows after this time (accepted; incremental profiles use the stored watermark)
+    #[arg(long)]
+    greater_than_time: Option<String>,
+    /// Profile rows after this incremental value (accepted; incremental profiles use the stored watermark)
+    #[arg(long, allow_hyphen_values = true)]
+    greater_than_batch: Option<f64>,
+}
+
+impl ProfileTuning {
+    fn apply(&self, body: &mut Value) {
+        let pairs = [
+            (
+                "max_count_testing_sample",
+                self.max_count_testing_sample.map(Value::from),
+            ),
+            (
+                "percent_testing_threshold",
+                self.percent_testing_threshold.map(Value::from),
+            ),
+            (
+                "high_correlation_threshold",
+                self.high_correlation_threshold.map(Value::from),
+            ),
+            (
+                "histogram_max_distinct_values",
+                self.histogram_max_distinct_values.map(Value::from),
+            ),
+            (
+                "greater_than_time",
+                self.greater_than_time.clone().map(Value::from),
+            ),
+            (
+                "greater_than_batch",
+                self.greater_than_batch.map(Value::from),
+            ),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                body[k] = v;
+            }
+        }
+    }
 }
 
 pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
@@ -161,11 +264,13 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         OperationsCmd::Profile {
             datastore_id,
             container_names,
+            container_tags,
             ai_effort,
             inference_threshold,
             infer_as_draft,
             max_records_analyzed_per_partition,
             full,
+            tuning,
             background,
             poll_interval,
             timeout,
@@ -176,6 +281,10 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if !container_names.is_empty() {
                     body["container_names"] = json!(container_names);
                 }
+                if !container_tags.is_empty() {
+                    body["container_tags"] = json!(container_tags);
+                }
+                tuning.apply(&mut body);
                 if let Some(e) = &ai_effort {
                     body["ai_effort"] = json!(e);
                 } else if let Some(t) = inference_threshold {
@@ -200,10 +309,13 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         OperationsCmd::Scan {
             datastore_id,
             container_names,
+            container_tags,
             incremental,
+            remediation,
             max_records_analyzed_per_partition,
             enrichment_source_record_limit,
             high_count_rollup_threshold,
+            auto_resolve_passed_anomalies: _,
             no_auto_resolve_passed_anomalies,
             greater_than_time,
             greater_than_batch,
@@ -217,6 +329,12 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                     json!({"datastore_id": ds, "type": "scan", "incremental": incremental});
                 if !container_names.is_empty() {
                     body["container_names"] = json!(container_names);
+                }
+                if !container_tags.is_empty() {
+                    body["container_tags"] = json!(container_tags);
+                }
+                if let Some(r) = &remediation {
+                    body["remediation"] = json!(r);
                 }
                 if let Some(n) = max_records_analyzed_per_partition {
                     body["max_records_analyzed_per_partition"] = json!(n);
@@ -243,10 +361,74 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             }
             Ok(outcome)
         }
+        OperationsCmd::Materialize {
+            datastore_id,
+            container_names,
+            container_tags,
+            max_records_per_partition,
+            background,
+            poll_interval,
+            timeout,
+        } => {
+            let mut outcome = Outcome::Ok;
+            for ds in datastore_id {
+                let mut body = json!({"datastore_id": ds, "type": "materialize",
+                    "container_names": container_names, "container_tags": container_tags});
+                if let Some(n) = max_records_per_partition {
+                    body["max_records_per_partition"] = json!(n);
+                }
+                if !start_and_wait(&c, ds, &body, (background, poll_interval, timeout)).await? {
+                    outcome = Outcome::Failed;
+                }
+            }
+            Ok(outcome)
+        }
+        OperationsCmd::Export {
+            datastore_id,
+            asset_type,
+            container_ids,
+            container_tags,
+            include_deleted,
+            background,
+            poll_interval,
+            timeout,
+        } => {
+            let mut outcome = Outcome::Ok;
+            for ds in datastore_id {
+                let mut ids = container_ids.clone();
+                if !container_tags.is_empty() {
+                    let mut q = vec![("datastore", ds.to_string())];
+                    for t in &container_tags {
+                        q.push(("tag", t.clone()));
+                    }
+                    ids.extend(
+                        c.all("/containers", &q)
+                            .await?
+                            .iter()
+                            .filter_map(|k| k["id"].as_i64()),
+                    );
+                    if ids.is_empty() {
+                        anyhow::bail!(
+                            "datastore {ds} has no container tagged {}",
+                            container_tags.join(", ")
+                        );
+                    }
+                }
+                let body = json!({"datastore_id": ds, "type": "export", "asset_type": asset_type,
+                    "container_ids": ids, "include_deleted": include_deleted});
+                if !start_and_wait(&c, ds, &body, (background, poll_interval, timeout)).await? {
+                    outcome = Outcome::Failed;
+                }
+            }
+            Ok(outcome)
+        }
         OperationsCmd::List {
             datastore_id,
             operation_type,
             result,
+            start_date,
+            end_date,
+            format,
         } => {
             let mut q = Vec::new();
             if let Some(d) = datastore_id {
@@ -255,11 +437,16 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             if let Some(t) = operation_type {
                 q.push(("operation_type", t));
             }
-            if let Some(r) = result {
+            for r in result {
                 q.push(("result", r));
             }
+            for (k, v) in [("start_date", start_date), ("end_date", end_date)] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
             let all = c.all("/operations", &q).await?;
-            printer::table(
+            printer::list(
                 &all,
                 &[
                     "id",
@@ -270,11 +457,12 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                     "end_time",
                     "message",
                 ],
+                format,
             );
             Ok(Outcome::Ok)
         }
-        OperationsCmd::Get { id } => {
-            printer::json(&c.get(&format!("/operations/{id}"), &[]).await?);
+        OperationsCmd::Get { id, format } => {
+            printer::object(&c.get(&format!("/operations/{id}"), &[]).await?, format);
             Ok(Outcome::Ok)
         }
         OperationsCmd::Abort { id } => {
@@ -299,7 +487,7 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
 }
 
 /// Starts an operation and, unless in the background, waits for it and reports; false when it failed.
-async fn start_and_wait(
+pub(crate) async fn start_and_wait(
     c: &Client,
     ds: i64,
     body: &Value,
@@ -419,66 +607,4 @@ fn report(op: &Value) -> bool {
             false
         }
     }
-}
-
-pub async fn containers(cmd: ContainersCmd) -> Result<Outcome> {
-    let c = client()?;
-    match cmd {
-        ContainersCmd::List { datastore_id } => {
-            let all = c
-                .all("/containers", &[("datastore", datastore_id.to_string())])
-                .await?;
-            printer::table(
-                &all,
-                &[
-                    "id",
-                    "name",
-                    "container_type",
-                    "table_type",
-                    "row_estimate",
-                    "incremental_field_name",
-                    "primary_key",
-                ],
-            );
-        }
-        ContainersCmd::Get { id } => {
-            printer::json(&c.get(&format!("/containers/{id}"), &[]).await?)
-        }
-        ContainersCmd::FieldProfiles { id } => {
-            let v = c
-                .get(&format!("/containers/{id}/field-profiles"), &[])
-                .await?;
-            printer::table(
-                v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]),
-                &[
-                    "name",
-                    "field_type",
-                    "completeness",
-                    "approximate_distinct_values",
-                    "min",
-                    "max",
-                    "mean",
-                    "median",
-                    "min_length",
-                    "max_length",
-                ],
-            );
-        }
-        ContainersCmd::Fields { id } => {
-            let v = c.get(&format!("/containers/{id}/fields"), &[]).await?;
-            printer::table(
-                v.as_array().map(Vec::as_slice).unwrap_or(&[]),
-                &[
-                    "id",
-                    "name",
-                    "type",
-                    "native_type",
-                    "nullable",
-                    "primary_key",
-                    "status",
-                ],
-            );
-        }
-    }
-    Ok(Outcome::Ok)
 }
