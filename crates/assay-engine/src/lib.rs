@@ -4,6 +4,7 @@
 
 pub mod copy;
 mod error;
+pub mod hll;
 pub mod infer;
 pub mod kind;
 pub mod profile;

@@ -144,7 +144,7 @@ pub fn finalize(
             values as f64 / st.count as f64
         },
         approximate_distinct_values: distinct,
-        distinct_relative_error: distinct.map(|_| 1.04 / f64::from(1u32 << (HLL_LG_K / 2))),
+        distinct_relative_error: distinct.map(|_| 1.04 / f64::from(1u32 << HLL_LG_K).sqrt()),
         unique_distinct_ratio: distinct.map(|d| {
             if values == 0 {
                 0.0

@@ -2,17 +2,17 @@
 //! fields, never on the number of rows.
 
 use crate::error::EngineError;
+use crate::hll::Hll;
 use crate::kind::{decode, Family, Kind, Value};
 use crate::textkind::{classify, TextKind};
 use base64::Engine;
 use datasketches::common::SearchCriteria;
-use datasketches::hll::{HllSketch, HllType, HllUnion};
 use datasketches::kll::{KllFloat, KllSketch};
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
-/// HLL precision: 2^14 registers, relative standard error 1.04/128 ≈ 0.8 %.
-pub const HLL_LG_K: u8 = 14;
+/// HLL precision: 2^15 registers, relative standard error 1.04/181 ≈ 0.57 %.
+pub const HLL_LG_K: u8 = crate::hll::LG_K as u8;
 /// KLL accuracy parameter: normalised rank error about 0.7 % (single-sided, 99 % confidence).
 pub const KLL_K: u16 = 400;
 /// Exact value counts are kept while a field has at most this many distinct values.
@@ -123,7 +123,7 @@ pub struct FieldState {
     pub len_sum: u64,
     pub text_kinds: [u64; 8],
     pub top: Option<Top>,
-    pub hll: HllSketch,
+    pub hll: Hll,
     pub kll: KllSketch<KllFloat<f64>>,
 }
 
@@ -134,10 +134,6 @@ impl std::fmt::Debug for FieldState {
             .field("count", &self.count)
             .finish_non_exhaustive()
     }
-}
-
-fn new_hll() -> HllSketch {
-    HllSketch::new(HLL_LG_K, HllType::Hll8).expect("valid HLL parameters")
 }
 
 fn new_kll() -> KllSketch<KllFloat<f64>> {
@@ -164,7 +160,7 @@ impl FieldState {
             len_sum: 0,
             text_kinds: [0; 8],
             top: Some(Top::default()),
-            hll: new_hll(),
+            hll: Hll::default(),
             kll: new_kll(),
         }
     }
@@ -219,7 +215,7 @@ impl FieldState {
     fn spill(&mut self) {
         let Some(top) = self.top.take() else { return };
         for (bits, count) in &top.bits {
-            self.hll.update(*bits);
+            self.hll.add_u64(*bits);
             if let Some(x) = self.key_value(*bits) {
                 if let Ok(v) = KllFloat::<f64>::new(x) {
                     for _ in 0..*count {
@@ -229,7 +225,7 @@ impl FieldState {
             }
         }
         for (s, count) in &top.text {
-            self.hll.update(&**s);
+            self.hll.add_bytes(s.as_bytes());
             self.text_kinds[classify(s) as usize] += count;
         }
     }
@@ -266,7 +262,7 @@ impl FieldState {
         if self.count_bits(bits) {
             return;
         }
-        self.hll.update(bits);
+        self.hll.add_u64(bits);
         if let Ok(v) = KllFloat::<f64>::new(x) {
             self.kll.update(v);
         }
@@ -288,7 +284,7 @@ impl FieldState {
                 self.min = Some(self.min.map_or(x, |m| m.min(x)));
                 self.max = Some(self.max.map_or(x, |m| m.max(x)));
                 if !self.count_bits(us as u64) {
-                    self.hll.update(us as u64);
+                    self.hll.add_u64(us as u64);
                     if let Ok(v) = KllFloat::<f64>::new(x) {
                         self.kll.update(v);
                     }
@@ -299,7 +295,7 @@ impl FieldState {
                     self.trues += 1;
                 }
                 if !self.count_bits(b as u64) {
-                    self.hll.update(b as u64);
+                    self.hll.add_u64(b as u64);
                 }
             }
             Value::Text(s) => {
@@ -314,12 +310,12 @@ impl FieldState {
                 // while values are counted exactly, each distinct value is classified once, when needed
                 if !self.count_text(s) {
                     self.text_kinds[classify(s) as usize] += 1;
-                    self.hll.update(s);
+                    self.hll.add_bytes(s.as_bytes());
                 }
             }
             Value::Bytes(b) => {
                 self.spill();
-                self.hll.update(b);
+                self.hll.add_bytes(b);
             }
             Value::NonFinite | Value::TemporalInfinite => self.non_finite += 1,
             Value::Invalid => self.invalid += 1,
@@ -376,10 +372,7 @@ impl FieldState {
     }
 
     fn merge_sketches(&mut self, other: &FieldState) {
-        let mut u = HllUnion::new(HLL_LG_K).expect("valid HLL parameters");
-        u.update(&self.hll);
-        u.update(&other.hll);
-        self.hll = u.to_sketch(HllType::Hll8);
+        self.hll.merge(&other.hll);
         let _ = self.kll.merge(&other.kll);
     }
 
@@ -473,7 +466,8 @@ impl FieldState {
             len_sum: self.len_sum,
             text_kinds: self.text_kinds,
             top: self.top.clone(),
-            hll: (!self.is_exact()).then(|| b64.encode(self.hll.serialize())),
+            hll: None,
+            hll_registers: (!self.is_exact()).then(|| b64.encode(self.hll.to_bytes())),
             kll: (!self.is_exact()).then(|| b64.encode(self.kll.serialize())),
         };
         serde_json::to_vec(&stored).expect("a state serialises")
@@ -484,11 +478,15 @@ impl FieldState {
         let s: Stored =
             serde_json::from_slice(bytes).map_err(|e| EngineError::State(e.to_string()))?;
         let err = |e: &dyn std::fmt::Display| EngineError::State(e.to_string());
-        let hll = match &s.hll {
-            Some(h) => {
-                HllSketch::deserialize(&b64.decode(h).map_err(|e| err(&e))?).map_err(|e| err(&e))?
-            }
-            None => new_hll(),
+        if s.hll.is_some() {
+            return Err(EngineError::State(
+                "the state's distinct-count sketch is from an earlier Assay; a full profile replaces it".into(),
+            ));
+        }
+        let hll = match &s.hll_registers {
+            Some(h) => Hll::from_bytes(&b64.decode(h).map_err(|e| err(&e))?)
+                .ok_or_else(|| EngineError::State("malformed distinct-count registers".into()))?,
+            None => Hll::default(),
         };
         let kll = match &s.kll {
             Some(k) => {
@@ -496,7 +494,7 @@ impl FieldState {
             }
             None => new_kll(),
         };
-        if s.top.is_none() && s.hll.is_none() {
+        if s.top.is_none() && s.hll_registers.is_none() {
             return Err(EngineError::State(
                 "neither exact counts nor sketches".into(),
             ));
@@ -578,7 +576,11 @@ struct Stored {
     len_sum: u64,
     text_kinds: [u64; 8],
     top: Option<Top>,
+    /// The sketch format before 2^14 one-byte registers (never written now; refused when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     hll: Option<String>,
+    #[serde(default)]
+    hll_registers: Option<String>,
     kll: Option<String>,
 }
 
@@ -723,6 +725,12 @@ mod tests {
             "700 distinct values exceed the exact-count limit"
         );
         assert!(FieldState::from_bytes(b"{}").is_err());
+        // a state whose distinct-count sketch is in the earlier format is refused (the profile re-bases)
+        let mut old: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+        old["hll"] = serde_json::json!("AgEHDAMIAQA=");
+        old.as_object_mut().unwrap().remove("hll_registers");
+        let err = FieldState::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("earlier Assay"), "{err}");
     }
 
     #[test]

@@ -311,11 +311,19 @@ async fn profile_container(
                 .map(|(_, b)| b.as_ref().and_then(|b| FieldState::from_bytes(b).ok()))
                 .collect();
             let _ = strat;
-            if let (true, Some(states)) = (same_fields, states) {
-                base = Some((states, p.profile.increments + 1, p.id));
-            } else {
-                note =
-                    Some("the fields changed since the last profile: profiled in full".to_string());
+            match (same_fields, states) {
+                (true, Some(states)) => base = Some((states, p.profile.increments + 1, p.id)),
+                (false, _) => {
+                    note = Some(
+                        "the fields changed since the last profile: profiled in full".to_string(),
+                    )
+                }
+                (true, None) => {
+                    note = Some(
+                        "the stored profile state is from an earlier Assay: profiled in full"
+                            .to_string(),
+                    )
+                }
             }
         } else if drifted {
             note = Some(
