@@ -456,9 +456,9 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
             "json",
         ],
     );
-    let items = json_items("containers list", &listed);
+    let containers = json_items("containers list", &listed);
     let id_of = |n: &str| {
-        items
+        containers
             .iter()
             .find(|c| c["name"] == n)
             .unwrap_or_else(|| panic!("{n} in {listed}"))["id"]
