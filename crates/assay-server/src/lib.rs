@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+mod choose;
 mod computed;
 mod enrichment;
 mod error;

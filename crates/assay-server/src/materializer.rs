@@ -7,7 +7,6 @@ use crate::AppState;
 use crate::profiler::Ending;
 use assay_postgres::ident::qualified;
 use assay_store::Viewer;
-use assay_store::catalog::ContainerFilter;
 use assay_store::operations::OperationRecord;
 use serde_json::{Value, json};
 
@@ -32,46 +31,12 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         );
     };
     let names = crate::params::strings(&op.params["container_names"]);
-    let filter = ContainerFilter {
-        datastores: vec![ds.id],
-        tags: crate::params::strings(&op.params["container_tags"]),
-        ..Default::default()
-    };
-    let containers = match state
-        .store
-        .list_containers(&viewer, &filter, 1, 100_000)
-        .await
-    {
-        Ok((c, _)) => c,
-        Err(e) => return fail(e.to_string(), json!({})),
-    };
-    let unknown: Vec<&String> = names
-        .iter()
-        .filter(|n| !containers.iter().any(|c| &c.name == *n))
-        .collect();
-    if !unknown.is_empty() {
-        return fail(
-            format!(
-                "no such containers: {}; run a sync or check the names",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            json!({}),
-        );
-    }
-    let chosen: Vec<_> = containers
-        .into_iter()
-        .filter(|c| names.is_empty() || names.contains(&c.name))
-        .collect();
-    if chosen.is_empty() {
-        return fail(
-            "no containers to materialize: run a sync first".into(),
-            json!({}),
-        );
-    }
+    let tags = crate::params::strings(&op.params["container_tags"]);
+    let (chosen, unknown) =
+        match crate::choose::containers(state, ds.id, &names, &tags, "materialize").await {
+            Ok(c) => c,
+            Err(e) => return fail(e, json!({})),
+        };
     let limit = op.params["max_records_per_partition"]
         .as_i64()
         .filter(|n| *n > 0)
@@ -96,8 +61,11 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
     {
         return fail(e.to_string(), json!({}));
     }
-    let mut results = Vec::new();
-    let mut failed = 0;
+    let mut results: Vec<Value> = unknown
+        .iter()
+        .map(|n| json!({"name": n, "result": "failure", "message": "no such container; run a sync or check the name"}))
+        .collect();
+    let mut failed = unknown.len();
     for c in &chosen {
         if let Ok(true) = state.store.abort_requested(op.id).await {
             return Ending {
@@ -140,7 +108,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             }
         }
     }
-    let total = chosen.len();
+    let total = chosen.len() + unknown.len();
     let status = json!({"total_containers": total, "containers": results});
     match failed {
         0 => Ending {

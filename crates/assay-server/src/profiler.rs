@@ -9,7 +9,7 @@ use assay_engine::state::FieldState;
 use assay_postgres::profile::{Column, Progress, ReadPlan, Rows};
 use assay_postgres::{ConnectParams, PgError};
 use assay_store::Viewer;
-use assay_store::catalog::{ContainerFilter, ContainerRecord, FieldRecord};
+use assay_store::catalog::{ContainerRecord, FieldRecord};
 use assay_store::checks::InferredCheck;
 use assay_store::operations::OperationRecord;
 use assay_store::profiles::{NewContainerProfile, NewFieldProfile};
@@ -78,40 +78,11 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), status),
     };
-    let filter = ContainerFilter {
-        datastores: vec![ds.id],
-        tags: s.tags.clone(),
-        ..Default::default()
-    };
-    let containers = match state
-        .store
-        .list_containers(&viewer, &filter, 1, 100_000)
-        .await
-    {
-        Ok((c, _)) => c,
-        Err(e) => return fail(e.to_string(), status),
-    };
-    let mut unknown: Vec<String> = s
-        .names
-        .iter()
-        .filter(|n| !containers.iter().any(|c| &c.name == *n))
-        .cloned()
-        .collect();
-    let chosen: Vec<ContainerRecord> = containers
-        .into_iter()
-        .filter(|c| s.names.is_empty() || s.names.contains(&c.name))
-        .collect();
-    if chosen.is_empty() {
-        let msg = if unknown.is_empty() {
-            "no containers to profile: run a sync first".to_string()
-        } else {
-            format!(
-                "no such containers: {}; run a sync or check the names",
-                unknown.join(", ")
-            )
+    let (chosen, mut unknown) =
+        match crate::choose::containers(state, ds.id, &s.names, &s.tags, "profile").await {
+            Ok(c) => c,
+            Err(e) => return fail(e, status),
         };
-        return fail(msg, status);
-    }
     status["total_containers"] = json!(chosen.len());
     let params = match (assay_postgres::Endpoint {
         connection: &conn.spec,

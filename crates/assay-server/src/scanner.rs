@@ -12,7 +12,7 @@ use assay_postgres::profile::Rows;
 use assay_postgres::scan::{Outcome, ScanCheck, ScanPlan};
 use assay_store::Viewer;
 use assay_store::anomalies::{ContainerScanWrite, NewAnomaly, NewMetric};
-use assay_store::catalog::{ContainerFilter, ContainerRecord};
+use assay_store::catalog::ContainerRecord;
 use assay_store::datastores::DatastoreRecord;
 use assay_store::operations::OperationRecord;
 use serde_json::{Value, json};
@@ -91,42 +91,11 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), status),
     };
-    let filter = ContainerFilter {
-        datastores: vec![ds.id],
-        tags: s.tags.clone(),
-        ..Default::default()
-    };
-    let containers = match state
-        .store
-        .list_containers(&viewer, &filter, 1, 100_000)
-        .await
-    {
-        Ok((c, _)) => c,
-        Err(e) => return fail(e.to_string(), status),
-    };
-    let unknown: Vec<String> = s
-        .names
-        .iter()
-        .filter(|n| !containers.iter().any(|c| &c.name == *n))
-        .cloned()
-        .collect();
-    let chosen: Vec<ContainerRecord> = containers
-        .into_iter()
-        .filter(|c| s.names.is_empty() || s.names.contains(&c.name))
-        .collect();
-    if chosen.is_empty() {
-        return fail(
-            if unknown.is_empty() {
-                "no containers to scan: run a sync first".to_string()
-            } else {
-                format!(
-                    "no such containers: {}; run a sync or check the names",
-                    unknown.join(", ")
-                )
-            },
-            status,
-        );
-    }
+    let (chosen, unknown) =
+        match crate::choose::containers(state, ds.id, &s.names, &s.tags, "scan").await {
+            Ok(c) => c,
+            Err(e) => return fail(e, status),
+        };
     status["total_containers"] = json!(chosen.len());
     let params = match (assay_postgres::Endpoint {
         connection: &conn.spec,

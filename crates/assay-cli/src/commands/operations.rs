@@ -248,18 +248,15 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             poll_interval,
             timeout,
         } => {
-            let mut outcome = Outcome::Ok;
+            let mut bodies = Vec::new();
             for ds in datastore_id {
                 let mut body = json!({"datastore_id": ds, "type": "sync", "prune": prune, "recreate": recreate});
                 if !include.is_empty() {
                     body["include"] = json!(include);
                 }
-                let timing = (background, poll_interval, timeout);
-                if !start_and_wait(&c, ds, &body, timing).await? {
-                    outcome = Outcome::Failed;
-                }
+                bodies.push(body);
             }
-            Ok(outcome)
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
         OperationsCmd::Profile {
             datastore_id,
@@ -275,7 +272,7 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             poll_interval,
             timeout,
         } => {
-            let mut outcome = Outcome::Ok;
+            let mut bodies = Vec::new();
             for ds in datastore_id {
                 let mut body = json!({"datastore_id": ds, "type": "profile"});
                 if !container_names.is_empty() {
@@ -299,12 +296,9 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if full {
                     body["incremental"] = json!(false);
                 }
-                let timing = (background, poll_interval, timeout);
-                if !start_and_wait(&c, ds, &body, timing).await? {
-                    outcome = Outcome::Failed;
-                }
+                bodies.push(body);
             }
-            Ok(outcome)
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
         OperationsCmd::Scan {
             datastore_id,
@@ -323,7 +317,7 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             poll_interval,
             timeout,
         } => {
-            let mut outcome = Outcome::Ok;
+            let mut bodies = Vec::new();
             for ds in datastore_id {
                 let mut body =
                     json!({"datastore_id": ds, "type": "scan", "incremental": incremental});
@@ -354,12 +348,9 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 if let Some(b) = greater_than_batch {
                     body["greater_than_batch"] = json!(b);
                 }
-                let timing = (background, poll_interval, timeout);
-                if !start_and_wait(&c, ds, &body, timing).await? {
-                    outcome = Outcome::Failed;
-                }
+                bodies.push(body);
             }
-            Ok(outcome)
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
         OperationsCmd::Materialize {
             datastore_id,
@@ -370,18 +361,16 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             poll_interval,
             timeout,
         } => {
-            let mut outcome = Outcome::Ok;
+            let mut bodies = Vec::new();
             for ds in datastore_id {
                 let mut body = json!({"datastore_id": ds, "type": "materialize",
                     "container_names": container_names, "container_tags": container_tags});
                 if let Some(n) = max_records_per_partition {
                     body["max_records_per_partition"] = json!(n);
                 }
-                if !start_and_wait(&c, ds, &body, (background, poll_interval, timeout)).await? {
-                    outcome = Outcome::Failed;
-                }
+                bodies.push(body);
             }
-            Ok(outcome)
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
         OperationsCmd::Export {
             datastore_id,
@@ -393,7 +382,7 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             poll_interval,
             timeout,
         } => {
-            let mut outcome = Outcome::Ok;
+            let mut bodies = Vec::new();
             for ds in datastore_id {
                 let mut ids = container_ids.clone();
                 if !container_tags.is_empty() {
@@ -416,11 +405,9 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                 }
                 let body = json!({"datastore_id": ds, "type": "export", "asset_type": asset_type,
                     "container_ids": ids, "include_deleted": include_deleted});
-                if !start_and_wait(&c, ds, &body, (background, poll_interval, timeout)).await? {
-                    outcome = Outcome::Failed;
-                }
+                bodies.push(body);
             }
-            Ok(outcome)
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
         OperationsCmd::List {
             datastore_id,
@@ -484,6 +471,18 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Runs one operation per body (each names its datastore), one after the other; failed when any failed.
+async fn start_each(c: &Client, bodies: Vec<Value>, timing: (bool, u64, u64)) -> Result<Outcome> {
+    let mut outcome = Outcome::Ok;
+    for body in bodies {
+        let ds = body["datastore_id"].as_i64().unwrap_or_default();
+        if !start_and_wait(c, ds, &body, timing).await? {
+            outcome = Outcome::Failed;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Starts an operation and, unless in the background, waits for it and reports; false when it failed.
