@@ -113,25 +113,52 @@ fn uuid(b: &[u8]) -> bool {
         })
 }
 
+/// Characters allowed in the local part of an address besides letters and digits.
+const LOCAL_SPECIALS: &[u8] = b".!#$%&'*+/=?^_`{|}~-";
+
+const fn local_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    let mut i = 0;
+    while i < LOCAL_SPECIALS.len() {
+        t[LOCAL_SPECIALS[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static LOCAL: [bool; 256] = local_table();
+
+/// `local@domain.tld` in one pass: a local part of 1 to 64 allowed characters, then a domain of letters,
+/// digits, dots and hyphens that does not start with a dot and whose last dot has a label before it and at
+/// least two characters after it.
 fn email(b: &[u8]) -> bool {
-    let Some(at) = b.iter().position(|c| *c == b'@') else {
+    let mut at = None;
+    let mut last_dot = None;
+    for (i, &c) in b.iter().enumerate() {
+        match at {
+            None if c == b'@' => at = Some(i),
+            None if LOCAL[c as usize] => {}
+            None => return false,
+            Some(_) if c == b'.' => last_dot = Some(i),
+            Some(_) if c.is_ascii_alphanumeric() || c == b'-' => {}
+            Some(_) => return false,
+        }
+    }
+    let (Some(at), Some(dot)) = (at, last_dot) else {
         return false;
     };
-    let (local, domain) = (&b[..at], &b[at + 1..]);
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(c));
-    let dot = domain.iter().rposition(|c| *c == b'.');
-    let domain_ok = domain.len() >= 3
-        && dot.is_some_and(|d| d > 0 && d + 2 < domain.len() + 1 && domain.len() - d > 2)
-        && domain
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
-        && !domain.starts_with(b".")
-        && !domain.contains(&b'@');
-    local_ok && domain_ok
+    let domain_len = b.len() - at - 1;
+    let dot = dot - at - 1;
+    (1..=64).contains(&at)
+        && domain_len >= 3
+        && b[at + 1] != b'.'
+        && dot > 0
+        && domain_len - dot > 2
 }
 
 /// What `s` looks like. Values longer than 128 bytes are strings (no other kind is that long in practice).
@@ -173,6 +200,35 @@ pub fn classify(s: &str) -> TextKind {
 #[cfg(test)]
 mod tests {
     use super::{classify, TextKind::*};
+    use proptest::prelude::*;
+
+    /// The definition of an address, written plainly: the one-pass `email` must agree with it.
+    fn email_reference(b: &[u8]) -> bool {
+        let Some(at) = b.iter().position(|c| *c == b'@') else {
+            return false;
+        };
+        let (local, domain) = (&b[..at], &b[at + 1..]);
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || super::LOCAL_SPECIALS.contains(c));
+        let dot = domain.iter().rposition(|c| *c == b'.');
+        let domain_ok = domain.len() >= 3
+            && dot.is_some_and(|d| d > 0 && domain.len() - d > 2)
+            && domain
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-')
+            && !domain.starts_with(b".");
+        local_ok && domain_ok
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_email_matches_the_reference(s in "[a-c.@_ -]{0,12}(@[a-c.-]{0,6})?") {
+            prop_assert_eq!(super::email(s.as_bytes()), email_reference(s.as_bytes()), "{}", s);
+        }
+    }
 
     #[test]
     fn classifies_common_shapes() {
@@ -194,6 +250,10 @@ mod tests {
             ("not-an-email", String),
             ("@x.com", String),
             ("a@@b.com", String),
+            ("a@b.c", String),
+            ("a@.bc.com", String),
+            ("first.last+tag@sub.example-mail.co", Email),
+            ("a b@example.com", String),
             ("", String),
             ("hello world", String),
             ("1.2.3", String),
