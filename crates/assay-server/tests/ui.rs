@@ -222,6 +222,238 @@ async fn pages_need_a_session_escape_names_and_respect_teams() {
     assert!(!common::logs().contains("rita-password"));
 }
 
+async fn post_form(
+    api: &Api,
+    cookie: &str,
+    path: &str,
+    body: &[(&str, &str)],
+) -> (u16, String, Option<String>) {
+    let r = http()
+        .post(format!("{}{path}", root(api)))
+        .header("Cookie", cookie)
+        .header("Origin", root(api))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(body))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    (status, r.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn forms_keep_what_was_typed_reuse_connections_and_edit_settings() {
+    let api = Api::start().await;
+    let (db, reader, _) = common::shop("uiforms").await;
+    api.ok("/teams", json!({"name": "Green"})).await;
+    api.ok("/users", json!({"username": "gus", "name": "Gus", "password": "gus-password", "role": "Member", "teams": ["Green"]})).await;
+    let c = api
+        .ok(
+            "/connections",
+            Api::conn_body("shared-conn", &reader, "readerpw"),
+        )
+        .await;
+    let cid = c["id"].as_i64().unwrap().to_string();
+    let gus = sign_in(&api, "gus", "gus-password").await;
+
+    // the form offers the existing connection, the user's teams, and the six Vault fields with ${key} hints
+    let (status, body, _) = page(&api, Some(&gus), "/datastores/new").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("shared-conn (127.0.0.1:"));
+    assert!(body.contains(r#"value="Green""#) && body.contains(r#"value="Public""#));
+    for label in [
+        "Login URL",
+        "Credentials payload",
+        "Token JSONPath",
+        "Secret URL",
+        "Token header name",
+        "Data JSONPath",
+    ] {
+        assert!(body.contains(label), "{label}");
+    }
+    assert!(body.contains("${key}"));
+    // every input has a label
+    let inputs = body.matches("<input id=\"").count()
+        + body.matches("<select id=\"").count()
+        + body.matches("<textarea id=\"").count();
+    let labels = body.matches("<label for=\"").count();
+    assert!(labels >= inputs, "{labels} labels for {inputs} inputs");
+
+    // a failed save keeps every value and puts the errors next to their fields; no datastore is made
+    let typed = [
+        ("name", ""),
+        ("mode", "new"),
+        ("host", "db.invalid"),
+        ("port", "70000"),
+        ("username", "u1"),
+        ("password", "typed-secret"),
+        ("database", "d1"),
+        ("schema", "pg_catalog"),
+        ("teams", "Green"),
+        ("sm_enabled", "on"),
+        ("sm_login_url", "not a url"),
+        ("sm_secret_url", ""),
+        ("action", "finish"),
+    ];
+    let (status, body, _) = post_form(&api, &gus, "/datastores/new", &typed).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains(r#"value="db.invalid""#));
+    assert!(body.contains(r#"value="u1""#));
+    assert!(body.contains(r#"value="not a url""#));
+    assert!(body.contains(r#"name="sm_enabled" checked"#));
+    let errors = body.matches(r#"<p class="field-error">"#).count();
+    assert!(errors >= 3, "field errors: {errors} in {body}");
+    let name_error = body.split(r#"id="name""#).nth(1).unwrap();
+    assert!(
+        name_error
+            .trim_start()
+            .split("</p>")
+            .next()
+            .unwrap()
+            .contains("field-error"),
+        "the name's error follows the name"
+    );
+    assert!(body.contains("system schema"));
+    assert_eq!(api.get("/datastores").await.body["total"], 0);
+
+    // with an existing connection only database, schema, teams and sync are sent; Finish goes to the new page
+    let (status, _, location) = post_form(
+        &api,
+        &gus,
+        "/datastores/new",
+        &[
+            ("name", "Reused"),
+            ("mode", "existing"),
+            ("connection_id", &cid),
+            ("host", "ignored"),
+            ("database", &db),
+            ("schema", "sales"),
+            ("teams", "Green"),
+            ("action", "finish"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    let id: i64 = location
+        .trim_start_matches("/datastores/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = api.get(&format!("/datastores/{id}")).await.body;
+    assert_eq!(stored["connection_id"].to_string(), cid);
+    assert_eq!(stored["teams"][0]["name"], "Green");
+    let (status, body, _) = page(&api, Some(&gus), &location).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Datastore “Reused” was created."));
+
+    // Test Connection without htmx re-shows the form with the outcome (htmx gets the fragment alone)
+    let (status, body, _) = post_form(
+        &api,
+        &gus,
+        "/datastores/new",
+        &[
+            ("name", "T"),
+            ("mode", "existing"),
+            ("connection_id", &cid),
+            ("database", &db),
+            ("schema", "sales"),
+            ("action", "test"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Connection verified.") && body.contains("<form"));
+    let r = http()
+        .post(format!("{}/datastores/new/test", root(&api)))
+        .header("Cookie", &gus)
+        .header("HX-Request", "true")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("name", "T"),
+            ("mode", "new"),
+            ("host", "127.0.0.1"),
+            ("port", &assay_testkit::TestPg::shared().port().to_string()),
+            ("username", &reader),
+            ("password", "wrong"),
+            ("database", &db),
+            ("schema", "sales"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let fragment = r.text().await.unwrap();
+    assert!(
+        fragment.starts_with("<div class=\"flash error\""),
+        "{fragment}"
+    );
+    assert!(fragment.contains("28P01") && fragment.contains("Fix:"));
+
+    // settings: rename; the connection's secrets are never on the page
+    let (status, _, location) = post_form(
+        &api,
+        &gus,
+        &format!("/datastores/{id}/settings"),
+        &[("name", "Renamed <b>"), ("teams", "Green")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, body, _) = page(&api, Some(&gus), &location.unwrap()).await;
+    assert!(body.contains("Saved."));
+    assert!(body.contains("Renamed &#60;b&#62;") || body.contains("Renamed &lt;b&gt;"));
+    assert!(!body.contains("readerpw"));
+    // a team the user is not in is refused next to the field
+    let (status, body, _) = post_form(
+        &api,
+        &gus,
+        &format!("/datastores/{id}/settings"),
+        &[("name", "Renamed"), ("teams", "Nope")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("you are not a member of team"));
+
+    // the empty tabs say what to do
+    for (tab, text) in [
+        ("tables", "Run a <strong>Sync</strong>"),
+        ("checks", "No checks here yet"),
+        ("anomalies", "No open anomalies"),
+        ("activity", "No operations yet"),
+    ] {
+        let (status, body, _) = page(&api, Some(&gus), &format!("/datastores/{id}/{tab}")).await;
+        assert_eq!(status, 200, "{tab}");
+        assert!(body.contains(text), "{tab}: {body}");
+    }
+
+    // delete needs the name typed
+    let (status, body, _) = post_form(
+        &api,
+        &gus,
+        &format!("/datastores/{id}/delete"),
+        &[("confirm", "Renamed?")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("type the datastore"));
+    let (status, _, location) = post_form(
+        &api,
+        &gus,
+        &format!("/datastores/{id}/delete"),
+        &[("confirm", "Renamed <b>")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/datastores"));
+    assert_eq!(api.get(&format!("/datastores/{id}")).await.status, 404);
+    assert!(!common::logs().contains("typed-secret"));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The browser scenario
 

@@ -258,7 +258,15 @@ pub async fn detail(
         })
         .collect();
     let items = src["items"].as_array().cloned().unwrap_or_default();
-    let mut names: Vec<String> = Vec::new();
+    // columns in the table's order, then any the catalog does not know
+    let mut names: Vec<String> = s
+        .store
+        .fields(a.container_id, true)
+        .await?
+        .into_iter()
+        .map(|f| f.name)
+        .filter(|n| items.iter().any(|it| it.get(n).is_some()))
+        .collect();
     for it in &items {
         if let Value::Object(m) = it {
             for k in m.keys() {
