@@ -564,6 +564,10 @@ async fn wait_text(c: &Client, css: &str, needle: &str, secs: u64) -> String {
     }
 }
 
+async fn go(c: &Client, url: &str) {
+    c.goto(url).await.unwrap();
+}
+
 async fn fill(c: &Client, css: &str, value: &str) {
     let e = c
         .find(Locator::Css(css))
@@ -865,19 +869,64 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
     let stored: Value = api.get(&format!("/anomalies/{aid}")).await.body;
     assert_eq!(stored["status"], "Acknowledged");
 
-    // 10. Settings, and a narrow window
-    c.goto(&format!("{base}/datastores/{ds_id}/settings"))
-        .await
-        .unwrap();
+    // archive it as resolved: it leaves the open list for the archived one
+    click(&c, "#archive").await;
+    wait_text(&c, "h2 .status", "Resolved", 5).await;
+    go(&c, &format!("{base}/datastores/{ds_id}/anomalies")).await;
+    wait_text(&c, ".empty", "No open anomalies", 5).await;
+    go(
+        &c,
+        &format!("{base}/datastores/{ds_id}/anomalies?archived=1"),
+    )
+    .await;
+    wait_text(&c, &format!("tr[data-anomaly=\"{aid}\"]"), "Resolved", 5).await;
+
+    // archive the failing check from the Checks tab
+    go(
+        &c,
+        &format!("{base}/datastores/{ds_id}/checks?status=failing"),
+    )
+    .await;
+    click(&c, "table.checks tr[data-state=failing] button").await;
+    wait_text(&c, "nav.filters", "Archived", 5).await;
+    go(
+        &c,
+        &format!("{base}/datastores/{ds_id}/checks?status=archived"),
+    )
+    .await;
+    wait_text(&c, "table.checks", "every customer has an email", 5).await;
+
+    // 10. Settings: unlink the enrichment datastore, then link it again as an existing one
+    go(&c, &format!("{base}/datastores/{ds_id}/settings")).await;
     wait_text(&c, "main", "Shop enrichment", 5).await;
     shot(&c, "16-settings").await;
+    click(
+        &c,
+        &format!("form[action=\"/datastores/{ds_id}/unlink\"] button"),
+    )
+    .await;
+    wait_text(&c, "main", "No enrichment datastore is linked.", 5).await;
+    assert!(api.get(&format!("/datastores/{ds_id}")).await.body["enrich_datastore"].is_null());
+    click(&c, &format!("a[href=\"/datastores/{ds_id}/link\"].button")).await;
+    let existing = wait_text(&c, ".existing-enrichment", "Shop enrichment", 5).await;
+    assert!(existing.contains("Team: Analysts"), "{existing}");
+    assert!(existing.contains("Schema: enrich"), "{existing}");
+    click(&c, ".existing-enrichment input[name=enrichment_id]").await;
+    click(&c, "#test-connection").await;
+    wait_text(&c, "#test-result", "Connection verified", 20).await;
+    shot_at(&c, "17-link-existing", "#test-result").await;
+    click(&c, "#finish").await;
+    wait_text(&c, ".flash.success", "Shop enrichment", 15).await;
+    let stored = api.get(&format!("/datastores/{ds_id}")).await.body;
+    assert_eq!(stored["enrich_datastore"]["name"], "Shop enrichment");
+    assert_eq!(stored["enrichment_prefix"], "_shop");
     c.set_window_size(420, 900).await.unwrap();
     c.goto(&format!("{base}/datastores")).await.unwrap();
     wait_text(&c, ".cards", "Shop", 5).await;
-    shot(&c, "17-datastores-narrow").await;
+    shot(&c, "18-datastores-narrow").await;
     c.goto(&format!("{base}/datastores/new")).await.unwrap();
     wait_text(&c, "h1", "Add Datastore", 5).await;
-    shot(&c, "18-add-datastore-narrow").await;
+    shot(&c, "19-add-datastore-narrow").await;
 
     // sign out
     c.set_window_size(1280, 900).await.unwrap();
