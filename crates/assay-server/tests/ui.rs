@@ -454,6 +454,108 @@ async fn forms_keep_what_was_typed_reuse_connections_and_edit_settings() {
     assert!(!common::logs().contains("typed-secret"));
 }
 
+#[tokio::test]
+async fn secrets_management_resolves_references_and_never_shows_secrets() {
+    let api = Api::start().await;
+    let pg = assay_testkit::TestPg::shared();
+    let bao = assay_testkit::TestBao::shared();
+    let (db, _, _) = common::shop("uivault").await;
+    let role = assay_testkit::unique("uivaultrole");
+    let secret_pw = "ui-vault-held-pw-5521";
+    pg.create_role(&role, secret_pw).await;
+    pg.superuser(&db)
+        .await
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA sales TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO {role}; \
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO {role}"
+        ))
+        .await
+        .unwrap();
+    let path = "dq/uivault";
+    bao.put_secret(path, json!({"host": "127.0.0.1", "port": pg.port().to_string(), "username": role, "password": secret_pw}))
+        .await;
+    let sm = bao.userpass_manager(path);
+    api.ok(
+        "/users",
+        json!({"username": "vic", "password": "vic-password", "role": "Member"}),
+    )
+    .await;
+    let vic = sign_in(&api, "vic", "vic-password").await;
+    let fields = |action: &'static str| -> Vec<(&'static str, String)> {
+        let t = |k: &str| sm[k].as_str().unwrap().to_string();
+        vec![
+            ("name", "Vaulted".into()),
+            ("mode", "new".into()),
+            ("host", "${host}".into()),
+            ("port", "${port}".into()),
+            ("username", "${username}".into()),
+            ("password", "${password}".into()),
+            ("database", db.clone()),
+            ("schema", "sales".into()),
+            ("trigger_sync", "on".into()),
+            ("sm_enabled", "on".into()),
+            ("sm_login_url", t("login_url")),
+            ("sm_credentials_payload", t("credentials_payload")),
+            ("sm_token_jsonpath", t("token_jsonpath")),
+            ("sm_secret_url", t("secret_url")),
+            ("sm_token_header_name", t("token_header_name")),
+            ("sm_data_jsonpath", t("data_jsonpath")),
+            ("action", action.into()),
+        ]
+    };
+    let body = fields("test");
+    let pairs: Vec<(&str, &str)> = body.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = http()
+        .post(format!("{}/datastores/new/test", root(&api)))
+        .header("Cookie", &vic)
+        .header("HX-Request", "true")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&pairs))
+        .send()
+        .await
+        .unwrap();
+    let fragment = r.text().await.unwrap();
+    assert!(fragment.contains("Connection verified."), "{fragment}");
+    assert!(!fragment.contains(secret_pw));
+
+    let body = fields("finish");
+    let pairs: Vec<(&str, &str)> = body.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, location) = post_form(&api, &vic, "/datastores/new", &pairs).await;
+    assert_eq!(status, 303);
+    let id: i64 = location
+        .unwrap()
+        .trim_start_matches("/datastores/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = api.get(&format!("/datastores/{id}")).await.body;
+    let conn = api
+        .get(&format!("/connections/{}", stored["connection_id"]))
+        .await
+        .body;
+    assert_eq!(conn["host"], "${host}");
+    assert_eq!(conn["secrets_manager"]["login_url"], sm["login_url"]);
+    assert_eq!(
+        stored["teams"][0]["name"], "Public",
+        "no team chosen: Public"
+    );
+    // the sync the form asked for connects through the vault
+    let ops = api.get(&format!("/operations?datastore={id}")).await.body;
+    let op = api.wait(ops["items"][0]["id"].as_i64().unwrap()).await;
+    assert_eq!(op["result"], "success", "{op}");
+    // no page shows a secret
+    for p in ["", "/settings", "/tables", "/activity"] {
+        let (status, body, _) = page(&api, Some(&vic), &format!("/datastores/{id}{p}")).await;
+        assert_eq!(status, 200);
+        for secret in [secret_pw, assay_testkit::bao::USER_PASSWORD] {
+            assert!(!body.contains(secret), "{p} shows a secret");
+        }
+    }
+    assert!(!common::logs().contains(secret_pw));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The browser scenario
 
