@@ -556,6 +556,72 @@ async fn secrets_management_resolves_references_and_never_shows_secrets() {
     assert!(!common::logs().contains(secret_pw));
 }
 
+#[tokio::test]
+async fn a_running_scan_shows_its_abort_button_and_stops() {
+    // a check that takes a while per row, so the scan is still running when the button is pressed
+    let (api, ds, _) = common::checks::setup(
+        "uiabort",
+        "CREATE TABLE sales.slow AS SELECT g AS id FROM generate_series(1, 400) g;",
+    )
+    .await;
+    let slow = common::checks::container_id(&api, ds, "slow").await;
+    common::checks::create(
+        &api,
+        slow,
+        "satisfiesExpression",
+        &[],
+        json!({"expression": "pg_sleep(0.05)::text = ''"}),
+    )
+    .await;
+    api.ok(
+        "/users",
+        json!({"username": "abe", "password": "abe-password", "role": "Admin"}),
+    )
+    .await;
+    let abe = sign_in(&api, "abe", "abe-password").await;
+    let (status, _, location) = post_form(
+        &api,
+        &abe,
+        &format!("/datastores/{ds}/run"),
+        &[("type", "scan")],
+    )
+    .await;
+    assert_eq!(status, 303, "without htmx the run answers a redirect");
+    assert_eq!(location.unwrap(), format!("/datastores/{ds}/activity"));
+    let ops = api
+        .get(&format!("/operations?datastore={ds}&operation_type=scan"))
+        .await
+        .body;
+    let op = ops["items"][0]["id"].as_i64().unwrap();
+    // the Activity tab offers Abort while it runs
+    let t0 = Instant::now();
+    loop {
+        let (_, body, _) = page(&api, Some(&abe), &format!("/datastores/{ds}/activity")).await;
+        if body.contains(&format!(r#"action="/operations/{op}/abort""#)) {
+            assert!(
+                body.contains("hx-trigger=\"every 2s\""),
+                "the tab polls while it runs"
+            );
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no abort button: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, location) =
+        post_form(&api, &abe, &format!("/operations/{op}/abort"), &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("/datastores/{ds}/activity"));
+    let done = api.wait(op).await;
+    assert_eq!(done["result"], "aborted", "{done}");
+    assert_eq!(done["aborted_by"], "abe");
+    let (_, body, _) = page(&api, Some(&abe), &format!("/datastores/{ds}/activity")).await;
+    assert!(body.contains("s-aborted"));
+    assert!(!body.contains("/abort\""), "no abort button once it ended");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The browser scenario
 

@@ -74,6 +74,8 @@ pub struct OpRow {
     pub kind: String,
     pub result: String,
     pub running: bool,
+    /// An abort was requested and the runner has not stopped yet.
+    pub aborting: bool,
     pub created: String,
     pub duration: String,
     pub message: String,
@@ -130,6 +132,7 @@ impl OpRow {
             kind: o.op_type.clone(),
             result: o.result.clone(),
             running: o.end_time.is_none(),
+            aborting: o.end_time.is_none() && o.abort_requested,
             created: when(Some(o.created)),
             duration: duration(o.start_time, o.end_time),
             message: o.message.clone().unwrap_or_default(),
@@ -163,6 +166,8 @@ pub struct Ops {
     ops: Vec<OpRow>,
     polling: bool,
     flash: Option<String>,
+    /// Whether the flash reports a success (else it is an error).
+    flash_ok: bool,
 }
 
 #[derive(Template)]
@@ -242,6 +247,7 @@ pub async fn overview(
             ops,
             polling,
             flash: None,
+            flash_ok: true,
         },
     })
 }
@@ -269,6 +275,7 @@ pub async fn operations_fragment(
             ops,
             polling,
             flash: None,
+            flash_ok: true,
         },
     })
 }
@@ -285,11 +292,17 @@ pub async fn run(
     let f = Pairs::parse(&body);
     let kind = f.get("type").to_string();
     let req = json!({"datastore_id": d.id, "type": kind});
-    let flash = match ops_api::run(State(s.clone()), session.auth(), JsonBody(Some(req))).await {
-        Ok(axum::Json(v)) => format!("{} queued (operation {}).", capital(&kind), text(&v["id"])),
-        Err(e) if e.status.is_client_error() => format!("Could not start {kind}: {}", e.detail),
-        Err(e) => return Err(UiError(e)),
-    };
+    let (flash, flash_ok) =
+        match ops_api::run(State(s.clone()), session.auth(), JsonBody(Some(req))).await {
+            Ok(axum::Json(v)) => (
+                format!("{} queued (operation {}).", capital(&kind), text(&v["id"])),
+                true,
+            ),
+            Err(e) if e.status.is_client_error() => {
+                (format!("Could not start {kind}: {}", e.detail), false)
+            }
+            Err(e) => return Err(UiError(e)),
+        };
     if !headers.contains_key("hx-request") {
         return see_other(&format!("/datastores/{}/activity", d.id));
     }
@@ -300,6 +313,7 @@ pub async fn run(
             polling: ops.iter().any(|o| o.running),
             ops,
             flash: Some(flash),
+            flash_ok,
         },
     })
 }
