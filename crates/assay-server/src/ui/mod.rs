@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/datastores/{id}/link", get(link::form).post(link::submit))
         .route("/datastores/{id}/link/test", post(link::test))
         .route_layer(axum::middleware::from_fn(session::same_origin))
+        .layer(axum::middleware::from_fn(page::security_headers))
 }
 
 const HTMX: &str = include_str!("../../static/htmx.min.js");

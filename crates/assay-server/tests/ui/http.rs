@@ -43,6 +43,14 @@ async fn pages_need_a_session_escape_names_and_respect_teams() {
     }
     let (_, _, location) = page(&api, None, "/datastores").await;
     assert_eq!(location.as_deref(), Some("/login?next=/datastores"));
+    let r = http()
+        .get(format!("{}/login", root(&api)))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
     let (status, body, _) = page(&api, None, "/login").await;
     assert_eq!(status, 200);
     assert!(body.contains(r#"<label for="password">Password</label>"#));
