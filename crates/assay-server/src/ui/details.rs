@@ -176,6 +176,71 @@ struct OpsFragment {
     frag: Ops,
 }
 
+/// A source writing into an enrichment datastore, and the tables Assay made there for its prefix.
+pub struct Linked {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub tables: Vec<(String, String, i32)>,
+    /// Why the tables could not be listed (the store unreachable, ...).
+    pub error: String,
+}
+
+/// The enrichment tables of each linked source, as `GET /api/datastores/{id}/enrichment-tables` lists them.
+async fn linked_sources(
+    s: &AppState,
+    session: &Session,
+    d: &DatastoreRecord,
+) -> Result<Vec<Linked>, UiError> {
+    let mut out = Vec::new();
+    for src in &d.linked_datastores {
+        let Ok(rec) = s.store.datastore(src.id, &session.viewer()).await else {
+            continue;
+        };
+        let prefix = rec
+            .spec
+            .enrichment_prefix
+            .clone()
+            .or_else(|| assay_core::datastore::normalize_prefix(&rec.spec.name).ok())
+            .unwrap_or_default();
+        let q = crate::params::Params(vec![("prefix".into(), prefix.clone())]);
+        let listed =
+            ds_api::enrichment_tables(State(s.clone()), session.auth(), Path(d.id.to_string()), q)
+                .await;
+        let (tables, error) = match listed {
+            Ok(axum::Json(v)) => (
+                v["tables"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|t| {
+                                (
+                                    text(&t["name"]),
+                                    text(&t["kind"]),
+                                    t["schema_version"].as_i64().unwrap_or(0) as i32,
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                String::new(),
+            ),
+            Err(e) if e.status.is_server_error() && e.status.as_u16() != 502 => {
+                return Err(UiError(e));
+            }
+            Err(e) => (Vec::new(), e.detail),
+        };
+        out.push(Linked {
+            id: rec.id,
+            name: rec.spec.name.clone(),
+            prefix,
+            tables,
+            error,
+        });
+    }
+    Ok(out)
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
@@ -188,6 +253,7 @@ struct OverviewPage {
     checks: i64,
     anomalies: i64,
     frag: Ops,
+    linked: Vec<Linked>,
 }
 
 pub async fn overview(
@@ -242,6 +308,11 @@ pub async fn overview(
         rows,
         checks,
         anomalies,
+        linked: if d.spec.enrichment_only {
+            linked_sources(&s, &session, &d).await?
+        } else {
+            Vec::new()
+        },
         frag: Ops {
             id: d.id,
             ops,

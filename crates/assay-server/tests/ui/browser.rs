@@ -323,6 +323,13 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
     wait_text(&c, ".cards", "Shop enrichment", 5).await;
     wait_text(&c, ".cards", "Linked sources: Shop", 5).await;
     shot(&c, "08-enrichment-datastores").await;
+    // the enrichment datastore's page lists the tables the scan wrote for the source's prefix
+    click(&c, ".cards h2 a").await;
+    let tables = wait_text(&c, "table.enrichment-tables", "_shop_source_records", 10).await;
+    assert!(tables.contains("_shop_scan_operations"), "{tables}");
+    assert!(tables.contains("_shop_failed_checks"), "{tables}");
+    wait_text(&c, ".linked h3", "Shop", 5).await;
+    shot(&c, "08b-enrichment-datastore").await;
 
     // 6. Activity: the three operations with per-container results
     c.goto(&format!("{base}/datastores/{ds_id}/activity"))
