@@ -186,3 +186,40 @@ pub fn text(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> (StatusCode, String) {
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_an_html_page_without_its_detail() {
+        let r =
+            UiError(ApiError::internal("connection string postgres://u:pw@h/db")).into_response();
+        let (status, html) = body(r).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(html.contains("<h1>Something went wrong</h1>"));
+        assert!(!html.contains("pw@h"));
+    }
+
+    #[tokio::test]
+    async fn a_client_error_shows_its_message_escaped() {
+        let r = UiError(ApiError::conflict("datastore '<b>x</b>' is linked")).into_response();
+        let (status, html) = body(r).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(html.contains("<h1>Conflict</h1>"));
+        assert!(!html.contains("<b>x</b>"));
+    }
+
+    #[test]
+    fn an_expired_session_goes_to_the_login_page() {
+        let r = UiError(ApiError::unauthorized("expired")).into_response();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/login");
+    }
+}
