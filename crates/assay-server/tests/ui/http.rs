@@ -342,6 +342,31 @@ async fn forms_keep_what_was_typed_reuse_connections_and_edit_settings() {
         assert!(body.contains(text), "{tab}: {body}");
     }
 
+    // Run through htmx answers the operations fragment with a flash; a refused run says why
+    for (kind, flash) in [("bogus", "flash error"), ("sync", "flash success")] {
+        let r = http()
+            .post(format!("{}/datastores/{id}/run", root(&api)))
+            .header("Cookie", &gus)
+            .header("HX-Request", "true")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[("type", kind)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let fragment = r.text().await.unwrap();
+        assert!(fragment.starts_with("<div id=\"ops\""), "{fragment}");
+        assert!(fragment.contains(flash), "{kind}: {fragment}");
+        if kind == "sync" {
+            assert!(fragment.contains("Sync queued (operation"));
+        } else {
+            assert!(fragment.contains("Could not start bogus"));
+        }
+    }
+    let ops = api.get(&format!("/operations?datastore={id}")).await.body;
+    assert_eq!(ops["total"], 1);
+    api.wait(ops["items"][0]["id"].as_i64().unwrap()).await;
+
     // delete needs the name typed
     let (status, body, _) = post_form(
         &api,
