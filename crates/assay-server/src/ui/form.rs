@@ -209,7 +209,15 @@ impl Errors {
                 .or_insert_with(|| fe.message.clone());
         }
         if e.errors.is_empty() {
-            out.general = Some(e.detail.clone());
+            // a name already taken belongs next to its field
+            if e.detail.starts_with("a connection named") {
+                out.fields
+                    .insert("connection_name".into(), e.detail.clone());
+            } else if e.detail.starts_with("a datastore named") {
+                out.fields.insert("name".into(), e.detail.clone());
+            } else {
+                out.general = Some(e.detail.clone());
+            }
         }
         out
     }

@@ -264,6 +264,48 @@ async fn forms_keep_what_was_typed_reuse_connections_and_edit_settings() {
     assert_eq!(status, 200);
     assert!(body.contains("Datastore “Reused” was created."));
 
+    // names already taken are reported next to their fields
+    let port = assay_testkit::TestPg::shared().port().to_string();
+    for (name, conn_name, field) in [
+        ("Reused", "fresh-conn", "name"),
+        ("Fresh", "shared-conn", "connection_name"),
+    ] {
+        let (status, body, _) = post_form(
+            &api,
+            &gus,
+            "/datastores/new",
+            &[
+                ("name", name),
+                ("mode", "new"),
+                ("connection_name", conn_name),
+                ("host", "127.0.0.1"),
+                ("port", &port),
+                ("username", &reader),
+                ("password", "readerpw"),
+                ("database", &db),
+                ("schema", "sales"),
+                ("teams", "Green"),
+                ("action", "finish"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        let after = body.split(&format!(r#"id="{field}""#)).nth(1).unwrap();
+        assert!(
+            after
+                .split("</p>")
+                .next()
+                .unwrap()
+                .contains("already exists"),
+            "{field}: {body}"
+        );
+    }
+    assert_eq!(
+        api.get("/connections").await.body["total"],
+        1,
+        "no connection is left behind"
+    );
+
     // Test Connection without htmx re-shows the form with the outcome (htmx gets the fragment alone)
     let (status, body, _) = post_form(
         &api,
