@@ -68,6 +68,7 @@ struct ChecksPage {
     filter: String,
     checks: Vec<CheckRow>,
     total: usize,
+    more: i64,
 }
 
 pub async fn checks(
@@ -78,7 +79,7 @@ pub async fn checks(
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
     let filter = q.get("status").unwrap_or("all").to_string();
-    let (items, _) = s
+    let (items, stored) = s
         .store
         .list_checks(
             &session.viewer(),
@@ -106,6 +107,7 @@ pub async fn checks(
         filter,
         checks,
         total,
+        more: stored - total as i64,
     })
 }
 
@@ -146,6 +148,8 @@ struct AnomaliesPage {
     head: Head,
     archived: bool,
     anomalies: Vec<AnomalyRow>,
+    /// How many more there are than the page shows.
+    more: i64,
 }
 
 pub async fn list(
@@ -156,7 +160,7 @@ pub async fn list(
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
     let archived = q.get("archived").is_some_and(|v| v == "1" || v == "true");
-    let (items, _) = s
+    let (items, total) = s
         .store
         .list_anomalies(
             &session.viewer(),
@@ -192,6 +196,7 @@ pub async fn list(
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "anomalies"),
         archived,
+        more: total - items.len() as i64,
         anomalies,
     })
 }

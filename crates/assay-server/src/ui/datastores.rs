@@ -164,6 +164,7 @@ struct ListPage {
     shell: Option<Shell>,
     enrichment: bool,
     cards: Vec<Card>,
+    more: i64,
 }
 
 async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
@@ -172,7 +173,7 @@ async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
         enrichment_only: Some(enrichment),
         ..Default::default()
     };
-    let (items, _) = s.store.list_datastores(&viewer, &filter, 1, 500).await?;
+    let (items, total) = s.store.list_datastores(&viewer, &filter, 1, 500).await?;
     let mut cards = Vec::with_capacity(items.len());
     for d in &items {
         cards.push(card(s, &viewer, d).await?);
@@ -183,6 +184,7 @@ async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
             if enrichment { "enrichment" } else { "sources" },
         )),
         enrichment,
+        more: total - items.len() as i64,
         cards,
     })
 }

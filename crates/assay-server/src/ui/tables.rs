@@ -29,6 +29,7 @@ struct TablesPage {
     shell: Option<Shell>,
     head: Head,
     tables: Vec<TableRow>,
+    more: i64,
 }
 
 pub async fn list(
@@ -37,7 +38,7 @@ pub async fn list(
     Path(raw): Path<String>,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let (items, _) = s
+    let (items, total) = s
         .store
         .list_containers(
             &session.viewer(),
@@ -68,6 +69,7 @@ pub async fn list(
     html(&TablesPage {
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "tables"),
+        more: total - items.len() as i64,
         tables,
     })
 }
