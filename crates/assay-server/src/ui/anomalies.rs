@@ -34,7 +34,7 @@ impl CheckRow {
         self.state.replace(' ', "-")
     }
 
-    fn of(c: &CheckRecord) -> CheckRow {
+    pub(super) fn of(c: &CheckRecord) -> CheckRow {
         let state = if c.deleted_at.is_some() {
             "archived"
         } else {
@@ -141,6 +141,26 @@ pub struct AnomalyRow {
     pub created: String,
 }
 
+impl AnomalyRow {
+    pub(super) fn of(a: &assay_store::anomalies::AnomalyRecord) -> AnomalyRow {
+        AnomalyRow {
+            id: a.id,
+            table: a.container_name.clone(),
+            kind: a.kind.clone(),
+            status: a.status.clone(),
+            records: a.anomalous_records_count,
+            message: a.message.clone().unwrap_or_default(),
+            rules: a
+                .failed_checks
+                .iter()
+                .map(|f| f.rule_type.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            created: when(Some(a.created)),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "anomalies.html")]
 struct AnomaliesPage {
@@ -174,24 +194,7 @@ pub async fn list(
             500,
         )
         .await?;
-    let anomalies = items
-        .iter()
-        .map(|a| AnomalyRow {
-            id: a.id,
-            table: a.container_name.clone(),
-            kind: a.kind.clone(),
-            status: a.status.clone(),
-            records: a.anomalous_records_count,
-            message: a.message.clone().unwrap_or_default(),
-            rules: a
-                .failed_checks
-                .iter()
-                .map(|f| f.rule_type.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            created: when(Some(a.created)),
-        })
-        .collect();
+    let anomalies = items.iter().map(AnomalyRow::of).collect();
     html(&AnomaliesPage {
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "anomalies"),

@@ -1,6 +1,7 @@
 //! The Tables tab: containers with row counts and fields, a container's fields with their latest profile, and a
 //! field's profile with its SVG histogram, quantile bar and top values.
 
+use super::anomalies::{AnomalyRow, CheckRow};
 use super::details::{Head, load, section};
 use super::page::{PageResult, Shell, UiError, html, text, when};
 use super::session::Session;
@@ -8,7 +9,9 @@ use super::svg::{self, Svg};
 use crate::AppState;
 use crate::routes::id;
 use askama::Template;
+use assay_store::anomalies::AnomalyFilter;
 use assay_store::catalog::ContainerFilter;
+use assay_store::checks::CheckFilter;
 use assay_store::profiles::FieldProfileRecord;
 use axum::extract::{Path, State};
 use serde_json::Value;
@@ -99,6 +102,8 @@ struct ContainerPage {
     primary_key: String,
     incremental: String,
     fields: Vec<FieldRow>,
+    checks: Vec<CheckRow>,
+    anomalies: Vec<AnomalyRow>,
 }
 
 fn pct(v: &Value) -> String {
@@ -164,7 +169,25 @@ pub async fn container(
             }
         })
         .collect();
+    let viewer = session.viewer();
+    let check_filter = CheckFilter {
+        containers: vec![c.id],
+        ..Default::default()
+    };
+    let checks = s.store.list_checks(&viewer, &check_filter, 1, 200).await?.0;
+    let anomaly_filter = AnomalyFilter {
+        container: Some(c.id),
+        newest_first: true,
+        ..Default::default()
+    };
+    let anomalies = s
+        .store
+        .list_anomalies(&viewer, &anomaly_filter, 1, 50)
+        .await?
+        .0;
     html(&ContainerPage {
+        checks: checks.iter().map(CheckRow::of).collect(),
+        anomalies: anomalies.iter().map(AnomalyRow::of).collect(),
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "tables"),
         cid: c.id,

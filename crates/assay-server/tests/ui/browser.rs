@@ -353,6 +353,9 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
     shot(&c, "10-tables").await;
     click(&c, "tr[data-table=orders] a").await;
     wait_text(&c, "h2", "orders", 5).await;
+    let checks = wait_text(&c, "table.container-checks", "inferred", 5).await;
+    assert!(checks.contains("passing"), "{checks}");
+    wait_text(&c, "section .empty", "No open anomalies on this table", 5).await;
     shot(&c, "11-table-orders").await;
     click(&c, "tr[data-field=total] a").await;
     wait_text(&c, "h2", "total", 5).await;
