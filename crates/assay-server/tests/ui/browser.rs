@@ -5,6 +5,7 @@ use super::root;
 use crate::common::{self, Api};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +17,11 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver's process group: chromedriver and the chromium it started (a session a failed test
+    /// never closed included).
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -33,7 +38,9 @@ fn start_chromedriver() -> Driver {
         missing("chromium");
     }
     let port = assay_testkit::free_port().unwrap();
+    // its own process group, so the browsers it starts can be killed with it
     let child = Command::new("chromedriver")
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
