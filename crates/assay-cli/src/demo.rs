@@ -134,7 +134,7 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
         key_file: None,
     };
     let running = serve::start(&serve_args).await?;
-    let (_, token) = running
+    let (admin_password, token) = running
         .first_admin
         .clone()
         .context("a fresh metadata store creates the admin")?;
@@ -148,7 +148,8 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
     let outcome = steps(&c, cluster.port, &shop).await;
     if args.keep && outcome.is_ok() {
         printer::line(format!(
-            "\nThe server keeps running at {url}; press Ctrl-C to stop."
+            "\nThe server keeps running at {url}; open the web UI there and sign in as admin with password \
+             {admin_password}. Press Ctrl-C to stop."
         ));
         let _ = tokio::signal::ctrl_c().await;
     }

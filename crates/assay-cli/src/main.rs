@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: the API under /api and the operation runner
+    /// Run the server: the web UI at /, the API under /api and the operation runner
     Serve(serve::ServeArgs),
     /// Run the whole flow on a throwaway sample database and print what Assay found
     Demo(demo::DemoArgs),

@@ -162,7 +162,7 @@ pub async fn run(args: ServeArgs) -> Result<crate::Outcome> {
         );
     }
     println!(
-        "Assay is listening on http://{} (API under /api)",
+        "Assay is listening on http://{} (web UI at /, API under /api)",
         running.addr
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

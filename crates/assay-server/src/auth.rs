@@ -132,25 +132,52 @@ impl FromRequestParts<AppState> for AuthUser {
                 ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?
             .trim();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.required_spec_claims.clear();
-        validation.set_issuer(&["assay"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &state.keys.decoding, &validation)
-            .map_err(|_| {
-                ApiError::unauthorized("the token is not valid or has expired; create a new one")
-            })?;
-        let user = state
-            .store
-            .token_user(data.claims.tid)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("the token was revoked or has expired; create a new one")
-            })?;
-        if user.id.to_string() != data.claims.sub {
-            return Err(ApiError::unauthorized("the token is not valid"));
-        }
-        Ok(AuthUser(user))
+        Ok(AuthUser(verify_token(state, token).await?.0))
     }
+}
+
+/// The user a JWT belongs to and the token row's id, if the token is valid, live (not revoked or expired) and
+/// names that user. The API's bearer tokens and the web UI's session cookie both go through here.
+pub async fn verify_token(state: &AppState, token: &str) -> Result<(User, i64), ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    validation.set_issuer(&["assay"]);
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &state.keys.decoding, &validation).map_err(|_| {
+            ApiError::unauthorized("the token is not valid or has expired; create a new one")
+        })?;
+    let user = state
+        .store
+        .token_user(data.claims.tid)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("the token was revoked or has expired; create a new one")
+        })?;
+    if user.id.to_string() != data.claims.sub {
+        return Err(ApiError::unauthorized("the token is not valid"));
+    }
+    Ok((user, data.claims.tid))
+}
+
+/// Checks a username and password and issues a new token named `token_name` for that user.
+pub async fn password_login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    token_name: &str,
+    days: i64,
+) -> Result<(User, i64, String, Option<chrono::DateTime<Utc>>), ApiError> {
+    let bad = || ApiError::unauthorized("unknown user or wrong password");
+    let (user, hash) = state
+        .store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(bad)?;
+    if !hash.is_some_and(|h| verify_password(password, &h)) {
+        return Err(bad());
+    }
+    let (tid, token, expires) = issue_token(state, user.id, token_name, Some(days)).await?;
+    Ok((user, tid, token, expires))
 }
 
 /// On a fresh store: creates the `admin` user and returns its password and first token, to print once.

@@ -1,5 +1,5 @@
-//! The Assay server: the Qualytics-compatible REST API under `/api`, authentication (JWT tokens, users, teams)
-//! and the background operation runner.
+//! The Assay server: the Qualytics-compatible REST API under `/api`, the server-rendered web UI at `/`,
+//! authentication (JWT tokens, users, teams) and the background operation runner.
 
 pub mod auth;
 mod body;
@@ -17,6 +17,7 @@ mod routes;
 pub mod runner;
 mod scanner;
 mod testing;
+mod ui;
 mod views;
 
 pub use error::ApiError;
@@ -49,9 +50,16 @@ impl AppState {
     }
 }
 
-/// The full HTTP application.
+/// The full HTTP application: the API under `/api`, the web UI at `/` (its fallback answers HTML 404 pages for
+/// every other path; `/api` keeps its JSON fallback).
 pub fn app(state: AppState) -> axum::Router {
-    routes::router(state)
+    axum::Router::new()
+        .nest("/api", routes::api())
+        .merge(ui::router())
+        .fallback(ui::not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
+        .with_state(state)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

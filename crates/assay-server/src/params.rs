@@ -42,7 +42,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+/// `a=1&b=2` decoded into pairs (also the body of an HTML form).
+pub(crate) fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

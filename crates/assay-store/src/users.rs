@@ -277,4 +277,15 @@ impl Store {
             None => Ok(None),
         }
     }
+
+    /// Revokes a token (a web session's on sign-out); a no-op when it is already revoked.
+    pub async fn revoke_token(&self, token_id: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            &[&token_id],
+        )
+        .await?;
+        Ok(())
+    }
 }

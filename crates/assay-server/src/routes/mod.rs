@@ -1,12 +1,12 @@
 //! The route table of `/api`, and helpers shared by the handlers.
 
-mod anomalies;
+pub(crate) mod anomalies;
 mod catalog;
-mod checks;
-mod connections;
+pub(crate) mod checks;
+pub(crate) mod connections;
 mod containers;
-mod datastores;
-mod operations;
+pub(crate) mod datastores;
+pub(crate) mod operations;
 mod profiles;
 mod system;
 mod users;
@@ -17,8 +17,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The routes of `/api`, with their own JSON fallbacks.
+pub fn api() -> Router<AppState> {
+    Router::new()
         .route("/status", get(system::status))
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi))
@@ -139,13 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/teams/{id}/members", post(users::add_member))
         .route("/tokens", post(users::create_token))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .nest("/api", api)
-        .fallback(not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn not_found() -> ApiError {

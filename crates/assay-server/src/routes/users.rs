@@ -18,13 +18,8 @@ pub async fn login(State(s): State<AppState>, body: JsonBody) -> Result<Json<Val
     let mut f = Fields::new(&map);
     let username = f.string("username").value().unwrap_or_default();
     let password = f.string("password").value().unwrap_or_default();
-    let bad = || ApiError::unauthorized("unknown user or wrong password");
-    let (user, hash) = s.store.user_by_username(&username).await?.ok_or_else(bad)?;
-    if !hash.is_some_and(|h| auth::verify_password(&password, &h)) {
-        return Err(bad());
-    }
-    let (tid, token, expires) =
-        auth::issue_token(&s, user.id, "login", Some(auth::DEFAULT_TOKEN_DAYS)).await?;
+    let (user, tid, token, expires) =
+        auth::password_login(&s, &username, &password, "login", auth::DEFAULT_TOKEN_DAYS).await?;
     Ok(Json(
         json!({"token": token, "token_id": tid, "expires_at": expires, "user": views::user(&user)}),
     ))

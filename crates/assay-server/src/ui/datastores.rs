@@ -1,0 +1,198 @@
+//! The datastore lists: source datastores as cards (connection, location, counts, last operation) and the
+//! enrichment datastores on their own page. The store's visibility predicate decides what a user sees.
+
+use super::page::{PageResult, Shell, html, when};
+use super::session::Session;
+use crate::AppState;
+use askama::Template;
+use assay_store::Viewer;
+use assay_store::anomalies::AnomalyFilter;
+use assay_store::catalog::ContainerFilter;
+use assay_store::checks::CheckFilter;
+use assay_store::datastores::{DatastoreFilter, DatastoreRecord};
+use assay_store::operations::{OperationFilter, OperationRecord};
+use axum::extract::State;
+
+/// One datastore card.
+pub struct Card {
+    pub id: i64,
+    pub name: String,
+    pub connector: String,
+    pub connection: String,
+    pub host: String,
+    pub database: String,
+    pub schema: String,
+    pub teams: String,
+    pub tables: i64,
+    pub checks: i64,
+    pub anomalies: i64,
+    pub last_op: Option<OpLine>,
+    pub enrichment: Option<String>,
+    pub linked: String,
+}
+
+/// An operation in one line.
+pub struct OpLine {
+    pub id: i64,
+    pub kind: String,
+    pub result: String,
+    pub when: String,
+    pub message: String,
+}
+
+impl OpLine {
+    pub fn of(o: &OperationRecord) -> OpLine {
+        OpLine {
+            id: o.id,
+            kind: o.op_type.clone(),
+            result: o.result.clone(),
+            when: when(o.end_time.or(o.start_time).or(Some(o.created))),
+            message: o.message.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Counts of a datastore's tables, active checks and open anomalies, as the viewer may see them.
+pub async fn counts(
+    s: &AppState,
+    viewer: &Viewer,
+    id: i64,
+) -> Result<(i64, i64, i64), assay_store::StoreError> {
+    let (_, tables) = s
+        .store
+        .list_containers(
+            viewer,
+            &ContainerFilter {
+                datastores: vec![id],
+                ..Default::default()
+            },
+            1,
+            1,
+        )
+        .await?;
+    let (_, checks) = s
+        .store
+        .list_checks(
+            viewer,
+            &CheckFilter {
+                datastore: Some(id),
+                ..Default::default()
+            },
+            1,
+            1,
+        )
+        .await?;
+    let (_, anomalies) = s
+        .store
+        .list_anomalies(
+            viewer,
+            &AnomalyFilter {
+                datastore: Some(id),
+                ..Default::default()
+            },
+            1,
+            1,
+        )
+        .await?;
+    Ok((tables, checks, anomalies))
+}
+
+/// The newest operation of a datastore.
+pub async fn last_operation(
+    s: &AppState,
+    viewer: &Viewer,
+    id: i64,
+) -> Result<Option<OperationRecord>, assay_store::StoreError> {
+    let filter = OperationFilter {
+        datastores: vec![id],
+        ..Default::default()
+    };
+    let (ops, _) = s.store.list_operations(viewer, &filter, 1, 1).await?;
+    Ok(ops.into_iter().next())
+}
+
+pub async fn card(
+    s: &AppState,
+    viewer: &Viewer,
+    d: &DatastoreRecord,
+) -> Result<Card, assay_store::StoreError> {
+    let (tables, checks, anomalies) = counts(s, viewer, d.id).await?;
+    let connection = s
+        .store
+        .connection(d.connection_id)
+        .await
+        .map(|c| c.spec.name)
+        .unwrap_or_default();
+    Ok(Card {
+        id: d.id,
+        name: d.spec.name.clone(),
+        connector: if d.connector == "postgresql" {
+            "PostgreSQL".into()
+        } else {
+            d.connector.clone()
+        },
+        connection,
+        host: d.host.clone(),
+        database: d.spec.database.clone(),
+        schema: d.spec.schema.clone(),
+        teams: d
+            .teams
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        tables,
+        checks,
+        anomalies,
+        last_op: last_operation(s, viewer, d.id)
+            .await?
+            .as_ref()
+            .map(OpLine::of),
+        enrichment: d.enrichment.as_ref().map(|e| e.name.clone()),
+        linked: d
+            .linked_datastores
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "datastores.html")]
+struct ListPage {
+    shell: Option<Shell>,
+    enrichment: bool,
+    cards: Vec<Card>,
+    more: i64,
+}
+
+async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
+    let viewer = session.viewer();
+    let filter = DatastoreFilter {
+        enrichment_only: Some(enrichment),
+        ..Default::default()
+    };
+    let (items, total) = s.store.list_datastores(&viewer, &filter, 1, 500).await?;
+    let mut cards = Vec::with_capacity(items.len());
+    for d in &items {
+        cards.push(card(s, &viewer, d).await?);
+    }
+    html(&ListPage {
+        shell: Some(Shell::of(
+            session,
+            if enrichment { "enrichment" } else { "sources" },
+        )),
+        enrichment,
+        more: total - items.len() as i64,
+        cards,
+    })
+}
+
+pub async fn sources(State(s): State<AppState>, session: Session) -> PageResult {
+    list(&s, &session, false).await
+}
+
+pub async fn enrichments(State(s): State<AppState>, session: Session) -> PageResult {
+    list(&s, &session, true).await
+}
