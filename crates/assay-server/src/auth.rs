@@ -167,7 +167,18 @@ pub async fn password_login(
     token_name: &str,
     days: i64,
 ) -> Result<(User, i64, String, Option<chrono::DateTime<Utc>>), ApiError> {
-    let bad = || ApiError::unauthorized("unknown user or wrong password");
+    if let Some(secs) = state.logins.locked(username) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many wrong passwords for this user: sign-in is paused for {secs} s; wait, or ask an admin to reset the password"
+            ),
+        ));
+    }
+    let bad = || {
+        state.logins.failed(username);
+        ApiError::unauthorized("unknown user or wrong password")
+    };
     let (user, hash) = state
         .store
         .user_by_username(username)
@@ -176,6 +187,7 @@ pub async fn password_login(
     if !hash.is_some_and(|h| verify_password(password, &h)) {
         return Err(bad());
     }
+    state.logins.succeeded(username);
     let (tid, token, expires) = issue_token(state, user.id, token_name, Some(days)).await?;
     Ok((user, tid, token, expires))
 }

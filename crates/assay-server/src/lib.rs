@@ -17,6 +17,7 @@ mod routes;
 pub mod runner;
 mod scanner;
 mod testing;
+pub mod throttle;
 mod ui;
 mod views;
 
@@ -35,6 +36,7 @@ pub struct AppState {
     pub resolver: Resolver,
     pub keys: Arc<auth::Keys>,
     pub wake_runner: Arc<tokio::sync::Notify>,
+    pub logins: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             resolver: Resolver::default(),
             keys: Arc::new(keys),
             wake_runner: Arc::new(tokio::sync::Notify::new()),
+            logins: Arc::new(throttle::LoginThrottle::default()),
         })
     }
 }

@@ -487,16 +487,35 @@ async fn teams_decide_who_sees_a_datastore() {
         200
     );
     let _ = ds_pub;
-    // bad logins
+    // bad logins: 401, and after five in a row the user's sign-in pauses (429) even with the right password
+    let attempt = |p: &'static str| {
+        let api = &api;
+        async move {
+            api.call_as(
+                None,
+                "POST",
+                "/auth/login",
+                Some(json!({"username": "alice", "password": p})),
+            )
+            .await
+        }
+    };
+    for _ in 0..assay_server::throttle::MAX_FAILURES {
+        assert_eq!(attempt("nope").await.status, 401);
+    }
+    let locked = attempt("alice-password").await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    assert!(locked.body["detail"].as_str().unwrap().contains("paused"));
+    // other users are not affected
     assert_eq!(
         api.call_as(
             None,
             "POST",
             "/auth/login",
-            Some(json!({"username": "alice", "password": "nope"}))
+            Some(json!({"username": "bob", "password": "bob-password-1"}))
         )
         .await
         .status,
-        401
+        200
     );
 }

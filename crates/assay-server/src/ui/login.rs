@@ -72,15 +72,24 @@ pub async fn submit(State(s): State<AppState>, body: String) -> PageResult {
                 .insert(SET_COOKIE, session::set_cookie(Some(&token)));
             Ok(r)
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => html_status(
-            StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                shell: None,
-                error: Some("Unknown user or wrong password.".to_string()),
-                username,
-                next,
-            },
-        ),
+        Err(e)
+            if e.status == StatusCode::UNAUTHORIZED
+                || e.status == StatusCode::TOO_MANY_REQUESTS =>
+        {
+            html_status(
+                e.status,
+                &LoginPage {
+                    shell: None,
+                    error: Some(if e.status == StatusCode::UNAUTHORIZED {
+                        "Unknown user or wrong password.".to_string()
+                    } else {
+                        e.detail.clone()
+                    }),
+                    username,
+                    next,
+                },
+            )
+        }
         Err(e) => Err(UiError(e)),
     }
 }
