@@ -1,0 +1,185 @@
+//! The web UI's quality pages over plain HTTP: the check form (a rule's own inputs, the API's errors next to them,
+//! editing a check).
+
+use super::{page, post_form, sign_in};
+use crate::common::{self, Api};
+use serde_json::json;
+
+async fn admin(api: &Api, name: &str) -> String {
+    api.ok(
+        "/users",
+        json!({"username": name, "password": "admin-password", "role": "Admin"}),
+    )
+    .await;
+    sign_in(api, name, "admin-password").await
+}
+
+#[tokio::test]
+async fn the_check_form_shows_a_rules_inputs_keeps_values_and_edits() {
+    let (api, ds, _) = common::checks::setup(
+        "uicheckform",
+        "INSERT INTO sales.orders (total) VALUES (5), (50), (500);",
+    )
+    .await;
+    let orders = common::checks::container_id(&api, ds, "orders").await;
+    let ada = admin(&api, "ada").await;
+    let (status, body, _) = page(&api, Some(&ada), &format!("/datastores/{ds}/checks")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!(r#"href="/datastores/{ds}/checks/new""#)),
+        "{body}"
+    );
+
+    // choosing a rule swaps in its inputs: `between` takes one numeric field and min/max numbers
+    let o = orders.to_string();
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        &format!("/datastores/{ds}/checks/form"),
+        &[("container_id", &o), ("rule", "between")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#"<option value="between" selected>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<option value="total">total (Fractional)</option>"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains(r#"<option value="updated_at">"#),
+        "a timestamp is not a numeric field"
+    );
+    assert!(
+        body.contains(
+            r#"<input type="number" step="any" id="p-min" name="p.min" value="" required>"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains(r#"id="p-inclusive_min""#), "{body}");
+    assert!(body.contains(r#"id="filter""#) && body.contains(r#"id="coverage""#));
+
+    // min > max: the API's error is shown next to max, and everything typed is kept
+    let new = format!("/datastores/{ds}/checks/new");
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        &new,
+        &[
+            ("container_id", &o),
+            ("rule", "between"),
+            ("fields", "total"),
+            ("p.min", "100"),
+            ("p.max", "10"),
+            ("p.inclusive_min", "false"),
+            ("filter", "total > 1"),
+            ("description", "totals <in> range"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains(
+            r#"<p class="field-error" id="err-p-max">max (10) is less than min (100)</p>"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains(r#"name="p.min" value="100""#));
+    assert!(body.contains(r#"name="p.max" value="10""#));
+    assert!(body.contains(r#"<option value="false" selected>no</option>"#));
+    assert!(
+        body.contains(r#"value="total &gt; 1""#) || body.contains(r#"value="total &#62; 1""#),
+        "{body}"
+    );
+    assert!(body.contains("totals &lt;in&gt; range") || body.contains("totals &#60;in&#62; range"));
+    assert!(body.contains(r#"<option value="total" selected>"#));
+    let none = api
+        .get(&format!("/quality-checks?container={orders}"))
+        .await
+        .body;
+    assert_eq!(none["total"], 0, "nothing saved: {none}");
+
+    // a valid one is created through the API's handler
+    let (status, _, location) = post_form(
+        &api,
+        &ada,
+        &new,
+        &[
+            ("container_id", &o),
+            ("rule", "between"),
+            ("fields", "total"),
+            ("p.min", "1"),
+            ("p.max", "1000"),
+            ("p.inclusive_min", ""),
+            ("filter", ""),
+            ("coverage", "0.9"),
+            ("description", "totals in range"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("/datastores/{ds}/checks"));
+    let list = api
+        .get(&format!("/quality-checks?container={orders}"))
+        .await
+        .body;
+    let check = &list["items"][0];
+    assert_eq!(check["rule_type"], "between");
+    assert_eq!(check["properties"]["min"], 1);
+    assert_eq!(check["properties"]["max"], 1000);
+    assert_eq!(
+        check["properties"]["inclusive_min"], true,
+        "the API's default"
+    );
+    assert_eq!(check["coverage"], 0.9);
+    assert_eq!(check["fields"][0]["name"], "total");
+    let cid = check["id"].as_i64().unwrap();
+
+    // Edit: the same form, filled in; a bad value keeps the edit, a good one saves it
+    let edit = format!("/checks/{cid}/edit");
+    let (_, body, _) = page(&api, Some(&ada), &format!("/datastores/{ds}/checks")).await;
+    assert!(body.contains(&format!(r#"href="{edit}""#)), "{body}");
+    let (status, body, _) = page(&api, Some(&ada), &edit).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"name="p.max" value="1000""#), "{body}");
+    assert!(body.contains(r#"<option value="total" selected>"#));
+    assert!(body.contains(">totals in range</textarea>"));
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        &edit,
+        &[
+            ("fields", "total"),
+            ("p.min", "1"),
+            ("p.max", "abc"),
+            ("description", "wider"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains(r#"id="err-p-max">must be a number"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"name="p.max" value="abc""#));
+    let (status, _, _) = post_form(
+        &api,
+        &ada,
+        &edit,
+        &[
+            ("fields", "total"),
+            ("p.min", "0"),
+            ("p.max", "5000"),
+            ("coverage", "1"),
+            ("description", "wider"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let c = api.get(&format!("/quality-checks/{cid}")).await.body;
+    assert_eq!(c["properties"]["max"], 5000, "{c}");
+    assert_eq!(c["description"], "wider");
+    assert_eq!(c["coverage"], 1.0);
+}
