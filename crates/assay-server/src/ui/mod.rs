@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/checks/{id}/archive", post(anomalies::archive_check))
         .route("/datastores/{id}/anomalies", get(anomalies::list))
+        .route("/datastores/{id}/anomalies/bulk", post(anomalies::bulk))
         .route("/anomalies/{id}", get(anomalies::detail))
         .route("/anomalies/{id}/status", post(anomalies::set_status))
         .route(

@@ -1,5 +1,5 @@
 //! The web UI's quality pages over plain HTTP: the check form (a rule's own inputs, the API's errors next to them,
-//! editing a check).
+//! editing a check) and the Anomalies tab (filters, bulk acknowledge and archive).
 
 use super::{page, post_form, sign_in};
 use crate::common::{self, Api};
@@ -182,4 +182,101 @@ async fn the_check_form_shows_a_rules_inputs_keeps_values_and_edits() {
     assert_eq!(c["properties"]["max"], 5000, "{c}");
     assert_eq!(c["description"], "wider");
     assert_eq!(c["coverage"], 1.0);
+}
+
+#[tokio::test]
+async fn anomalies_filter_and_change_in_bulk() {
+    let (api, ds, _) = common::checks::setup(
+        "uianomalies",
+        "INSERT INTO sales.orders (total) VALUES (5), (50), (-500);
+         INSERT INTO sales.customers VALUES (1, NULL), (2, 'b@example.com');",
+    )
+    .await;
+    let orders = common::checks::container_id(&api, ds, "orders").await;
+    let customers = common::checks::container_id(&api, ds, "customers").await;
+    common::checks::create(&api, orders, "notNegative", &["total"], json!({})).await;
+    common::checks::create(&api, customers, "notNull", &["email"], json!({})).await;
+    let scan = common::checks::run(&api, ds, "scan", json!({})).await;
+    assert!(
+        scan["result"] == "success" || scan["result"] == "warning",
+        "{scan}"
+    );
+    let on_orders = common::checks::anomalies(&api, orders, "").await;
+    let on_customers = common::checks::anomalies(&api, customers, "").await;
+    assert!(!on_orders.is_empty() && !on_customers.is_empty());
+    let a = on_orders[0]["id"].as_i64().unwrap();
+    let b = on_customers[0]["id"].as_i64().unwrap();
+    let row = |id: i64| format!(r#"<tr data-anomaly="{id}">"#);
+    let ada = admin(&api, "ada").await;
+
+    // unfiltered: both; filtered by table or by rule type: only that one, the filter kept in the form
+    let list = format!("/datastores/{ds}/anomalies");
+    let (status, body, _) = page(&api, Some(&ada), &list).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&row(a)) && body.contains(&row(b)), "{body}");
+    let (_, body, _) = page(
+        &api,
+        Some(&ada),
+        &format!("{list}?archived=0&table={customers}"),
+    )
+    .await;
+    assert!(!body.contains(&row(a)) && body.contains(&row(b)), "{body}");
+    assert!(body.contains(&format!(
+        r#"<option value="{customers}" selected>customers</option>"#
+    )));
+    let (_, body, _) = page(
+        &api,
+        Some(&ada),
+        &format!("{list}?rule=notNegative&type=record"),
+    )
+    .await;
+    assert!(body.contains(&row(a)) && !body.contains(&row(b)), "{body}");
+    let (_, body, _) = page(&api, Some(&ada), &format!("{list}?type=shape")).await;
+    assert!(!body.contains(&row(a)) && !body.contains(&row(b)));
+    assert!(body.contains("No anomalies match these filters."));
+    let (_, body, _) = page(&api, Some(&ada), &format!("{list}?status=Acknowledged")).await;
+    assert!(!body.contains(&row(a)) && !body.contains(&row(b)));
+
+    // bulk Acknowledge of both, back to the same filters
+    let (a_s, b_s) = (a.to_string(), b.to_string());
+    let (status, _, location) = post_form(
+        &api,
+        &ada,
+        &format!("{list}/bulk"),
+        &[
+            ("archived", "0"),
+            ("status", ""),
+            ("type", "record"),
+            ("ids", &a_s),
+            ("ids", &b_s),
+            ("action", "acknowledge"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("{list}?archived=0&type=record"));
+    for id in [a, b] {
+        let v = api.get(&format!("/anomalies/{id}")).await.body;
+        assert_eq!(v["status"], "Acknowledged", "{v}");
+    }
+    let (_, body, _) = page(&api, Some(&ada), &format!("{list}?status=Acknowledged")).await;
+    assert!(body.contains(&row(a)) && body.contains(&row(b)), "{body}");
+
+    // bulk Archive as Invalid of one
+    let (status, _, _) = post_form(
+        &api,
+        &ada,
+        &format!("{list}/bulk"),
+        &[
+            ("ids", &b_s),
+            ("action", "archive"),
+            ("archive_status", "Invalid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let v = api.get(&format!("/anomalies/{b}")).await.body;
+    assert_eq!(v["status"], "Invalid", "{v}");
+    let (_, body, _) = page(&api, Some(&ada), &format!("{list}?archived=1")).await;
+    assert!(body.contains(&row(b)) && !body.contains(&row(a)), "{body}");
 }
