@@ -1,5 +1,5 @@
 //! The web UI's quality pages over plain HTTP: the check form (a rule's own inputs, the API's errors next to them,
-//! editing a check) and the Anomalies tab (filters, bulk acknowledge and archive).
+//! editing a check), the Anomalies tab (filters, bulk acknowledge and archive) and the profile history charts.
 
 use super::{page, post_form, sign_in};
 use crate::common::{self, Api};
@@ -279,4 +279,76 @@ async fn anomalies_filter_and_change_in_bulk() {
     assert_eq!(v["status"], "Invalid", "{v}");
     let (_, body, _) = page(&api, Some(&ada), &format!("{list}?archived=1")).await;
     assert!(body.contains(&row(b)) && !body.contains(&row(a)), "{body}");
+}
+
+#[tokio::test]
+async fn profile_history_charts_have_a_point_per_profile() {
+    let (api, ds, db) = common::checks::setup(
+        "uihistory",
+        "INSERT INTO sales.orders (total) VALUES (5), (50), (NULL);",
+    )
+    .await;
+    let orders = common::checks::container_id(&api, ds, "orders").await;
+    let ada = admin(&api, "ada").await;
+    let table = format!("/containers/{orders}");
+    let (_, body, _) = page(&api, Some(&ada), &table).await;
+    assert!(
+        !body.contains("<svg class=\"chart history\""),
+        "no profile, no chart"
+    );
+
+    let p = common::checks::run(&api, ds, "profile", json!({})).await;
+    assert_eq!(p["result"], "success", "{p}");
+    let su = assay_testkit::TestPg::shared().superuser(&db).await;
+    su.batch_execute("INSERT INTO sales.orders (total) VALUES (7), (8); ANALYZE")
+        .await
+        .unwrap();
+    let p = common::checks::run(&api, ds, "profile", json!({})).await;
+    assert_eq!(p["result"], "success", "{p}");
+
+    // the table's rows per profile: two points, each with its tooltip
+    let (status, body, _) = page(&api, Some(&ada), &table).await;
+    assert_eq!(status, 200);
+    let chart = svg_of(&body, "row-history");
+    assert!(chart.contains(r#"data-points="2""#), "{chart}");
+    assert_eq!(
+        chart.matches("<circle class=\"point\"").count(),
+        2,
+        "{chart}"
+    );
+    assert!(chart.contains(": 3 rows (operation "), "{chart}");
+    assert!(chart.contains(": 5 rows (operation "), "{chart}");
+
+    // a field's completeness and distinct values per profile
+    let marker = format!(r#"<tr data-field="total"><td><a href="/containers/{orders}/fields/"#);
+    let at = body.find(&marker).expect("the field's link") + marker.len();
+    let fid: String = body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (status, body, _) = page(&api, Some(&ada), &format!("{table}/fields/{fid}")).await;
+    assert_eq!(status, 200);
+    let completeness = svg_of(&body, "completeness-history");
+    assert_eq!(completeness.matches("<circle").count(), 2, "{completeness}");
+    assert!(completeness.contains("67 % complete"), "{completeness}");
+    assert!(completeness.contains("80 % complete"), "{completeness}");
+    let distinct = svg_of(&body, "distinct-history");
+    assert_eq!(distinct.matches("<circle").count(), 2, "{distinct}");
+    assert!(
+        distinct.contains(": 2 distinct values</title>"),
+        "{distinct}"
+    );
+    assert!(
+        distinct.contains(": 4 distinct values</title>"),
+        "{distinct}"
+    );
+}
+
+/// The `<svg>` inside the figure with this id.
+fn svg_of(body: &str, figure: &str) -> String {
+    let start = body
+        .find(&format!(r#"id="{figure}""#))
+        .unwrap_or_else(|| panic!("no {figure} in {body}"));
+    let end = start + body[start..].find("</svg>").unwrap();
+    body[start..end].to_string()
 }
