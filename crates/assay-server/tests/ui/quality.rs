@@ -296,6 +296,16 @@ async fn profile_history_charts_have_a_point_per_profile() {
         !body.contains("<svg class=\"chart history\""),
         "no profile, no chart"
     );
+    // the table's New check opens the form with this table chosen
+    let new = format!("/datastores/{ds}/checks/new?container={orders}");
+    assert!(body.contains(&format!(r#"href="{new}""#)), "{body}");
+    let (_, body, _) = page(&api, Some(&ada), &new).await;
+    assert!(
+        body.contains(&format!(
+            r#"<option value="{orders}" selected>orders</option>"#
+        )),
+        "{body}"
+    );
 
     let p = common::checks::run(&api, ds, "profile", json!({})).await;
     assert_eq!(p["result"], "success", "{p}");
