@@ -1,12 +1,14 @@
-//! The web UI: plain HTTP checks of the login, escaping, team visibility, error pages and the same-origin rule,
-//! and one browser scenario (Debian's chromium through chromedriver, driven with fantoccini) from login to an
-//! anomaly's source records, with a screenshot of every main page.
+//! The web UI: plain HTTP checks of the login, escaping, team visibility, error pages, the same-origin rule and
+//! the quality pages (the check form), and one browser scenario (Debian's chromium through chromedriver, driven
+//! with fantoccini) from login to an anomaly's source records, with a screenshot of every main page.
 
 #[path = "ui/browser.rs"]
 mod browser;
 mod common;
 #[path = "ui/http.rs"]
 mod http;
+#[path = "ui/quality.rs"]
+mod quality;
 
 use common::Api;
 

@@ -259,4 +259,35 @@ impl Store {
             .collect();
         Ok((items, total))
     }
+
+    /// One field's profiles across its container's profiles, oldest first: the newest `limit` of them. The caller
+    /// has already checked that the container is visible to the user.
+    pub async fn field_profile_history(
+        &self,
+        container_id: i64,
+        field: &str,
+        limit: i64,
+    ) -> Result<Vec<FieldProfileRecord>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT * FROM (SELECT f.id, f.container_profile_id, f.container_id, f.field_id, f.name, f.profile, \
+                   f.created FROM field_profiles f WHERE f.container_id = $1 AND f.name = $2 \
+                   ORDER BY f.container_profile_id DESC LIMIT $3) h ORDER BY container_profile_id",
+                &[&container_id, &field, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FieldProfileRecord {
+                id: r.get(0),
+                container_profile_id: r.get(1),
+                container_id: r.get(2),
+                field_id: r.get(3),
+                name: r.get(4),
+                profile: r.get(5),
+                created: r.get(6),
+            })
+            .collect())
+    }
 }

@@ -70,7 +70,8 @@ pub enum Types {
 }
 
 impl Types {
-    fn admits(self, field_type: &str) -> bool {
+    /// Whether a field of this type suits the rule.
+    pub fn admits(self, field_type: &str) -> bool {
         match self {
             Types::Any => true,
             Types::Numeric => matches!(field_type, "Integral" | "Fractional"),
@@ -81,7 +82,7 @@ impl Types {
             }
         }
     }
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Types::Any => "any type",
             Types::Numeric => "Integral or Fractional",

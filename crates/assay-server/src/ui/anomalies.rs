@@ -1,6 +1,6 @@
-//! The Checks tab (checks by status, archive) and the Anomalies tab (open or archived), an anomaly's page with
-//! its failed checks and source records as an HTML table, and acknowledge/archive. Changes go through the API's
-//! handlers.
+//! The Checks tab (checks by status, archive) and the Anomalies tab (open or archived, filtered by status, type,
+//! table and rule, bulk acknowledge and archive), an anomaly's page with its failed checks and source records as
+//! an HTML table, and acknowledge/archive. Changes go through the API's handlers.
 
 use super::details::{Head, load, section};
 use super::form::Pairs;
@@ -11,7 +11,8 @@ use crate::body::JsonBody;
 use crate::params::Params;
 use crate::routes::{anomalies as an_api, checks as ck_api, id};
 use askama::Template;
-use assay_store::anomalies::AnomalyFilter;
+use assay_store::anomalies::{ARCHIVED, AnomalyFilter, OPEN};
+use assay_store::catalog::ContainerFilter;
 use assay_store::checks::{CheckFilter, CheckRecord};
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -161,12 +162,99 @@ impl AnomalyRow {
     }
 }
 
+/// The Anomalies tab's filters, as given in the query.
+#[derive(Default)]
+pub struct AnomalyQuery {
+    pub archived: bool,
+    pub status: String,
+    pub kind: String,
+    pub table: String,
+    pub rule: String,
+}
+
+impl AnomalyQuery {
+    fn of(q: &Params) -> AnomalyQuery {
+        let s = |k: &str| q.get(k).unwrap_or_default().to_string();
+        AnomalyQuery {
+            archived: q.get("archived").is_some_and(|v| v == "1" || v == "true"),
+            status: s("status"),
+            kind: s("type"),
+            table: s("table"),
+            rule: s("rule"),
+        }
+    }
+
+    /// The query string that shows these filters again (`?archived=0&...`).
+    pub fn query(&self) -> String {
+        let mut q = format!("?archived={}", if self.archived { 1 } else { 0 });
+        for (k, v) in [
+            ("status", &self.status),
+            ("type", &self.kind),
+            ("table", &self.table),
+            ("rule", &self.rule),
+        ] {
+            if !v.is_empty() {
+                q.push_str(&format!("&{k}={}", encode(v)));
+            }
+        }
+        q
+    }
+
+    fn filter(&self, datastore: i64) -> AnomalyFilter {
+        let status_known =
+            OPEN.contains(&self.status.as_str()) || ARCHIVED.contains(&self.status.as_str());
+        AnomalyFilter {
+            datastore: Some(datastore),
+            container: self.table.parse().ok(),
+            statuses: if status_known {
+                vec![self.status.clone()]
+            } else {
+                Vec::new()
+            },
+            // a chosen status decides between open and archived by itself
+            archived: if status_known {
+                Some(false)
+            } else {
+                self.archived.then_some(true)
+            },
+            kind: matches!(self.kind.as_str(), "record" | "shape").then(|| self.kind.clone()),
+            rule_types: if self.rule.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.rule.clone()]
+            },
+            newest_first: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A table to filter by.
+pub struct TableChoice {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Template)]
 #[template(path = "anomalies.html")]
 struct AnomaliesPage {
     shell: Option<Shell>,
     head: Head,
-    archived: bool,
+    q: AnomalyQuery,
+    statuses: Vec<&'static str>,
+    archive_statuses: &'static [&'static str],
+    tables: Vec<TableChoice>,
+    rules: Vec<&'static str>,
     anomalies: Vec<AnomalyRow>,
     /// How many more there are than the page shows.
     more: i64,
@@ -179,29 +267,91 @@ pub async fn list(
     q: Params,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let archived = q.get("archived").is_some_and(|v| v == "1" || v == "true");
+    let q = AnomalyQuery::of(&q);
     let (items, total) = s
         .store
-        .list_anomalies(
+        .list_anomalies(&session.viewer(), &q.filter(d.id), 1, 500)
+        .await?;
+    let (containers, _) = s
+        .store
+        .list_containers(
             &session.viewer(),
-            &AnomalyFilter {
-                datastore: Some(d.id),
-                archived: archived.then_some(true),
-                newest_first: true,
+            &ContainerFilter {
+                datastores: vec![d.id],
                 ..Default::default()
             },
             1,
-            500,
+            1000,
         )
         .await?;
     let anomalies = items.iter().map(AnomalyRow::of).collect();
     html(&AnomaliesPage {
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "anomalies"),
-        archived,
+        q,
+        statuses: OPEN.iter().chain(ARCHIVED.iter()).copied().collect(),
+        archive_statuses: &ARCHIVED,
+        tables: containers
+            .iter()
+            .map(|c| TableChoice {
+                id: c.id.to_string(),
+                name: c.name.clone(),
+            })
+            .collect(),
+        rules: assay_core::rules::RULES
+            .iter()
+            .filter(|r| r.unsupported.is_none())
+            .map(|r| r.name)
+            .collect(),
         more: total - items.len() as i64,
         anomalies,
     })
+}
+
+/// Bulk Acknowledge (`PATCH /api/anomalies`) or Archive as a status (`DELETE /api/anomalies`) of the anomalies
+/// ticked in the list; back to the list with its filters.
+pub async fn bulk(
+    State(s): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    body: String,
+) -> PageResult {
+    let d = load(&s, &session, &raw).await?;
+    let f = Pairs::parse(&body);
+    let ids: Vec<i64> = f.all("ids").iter().filter_map(|v| v.parse().ok()).collect();
+    if !ids.is_empty() {
+        if f.get("action") == "acknowledge" {
+            let items: Vec<Value> = ids
+                .iter()
+                .map(|i| json!({"id": i, "status": "Acknowledged"}))
+                .collect();
+            an_api::update_many(
+                State(s.clone()),
+                session.auth(),
+                JsonBody(Some(json!(items))),
+            )
+            .await?;
+        } else {
+            let items: Vec<Value> = ids
+                .iter()
+                .map(|i| json!({"id": i, "archive": true, "status": f.get("archive_status")}))
+                .collect();
+            an_api::delete_many(
+                State(s.clone()),
+                session.auth(),
+                JsonBody(Some(json!(items))),
+            )
+            .await?;
+        }
+    }
+    let back = AnomalyQuery {
+        archived: f.on("archived"),
+        status: f.get("status").to_string(),
+        kind: f.get("type").to_string(),
+        table: f.get("table").to_string(),
+        rule: f.get("rule").to_string(),
+    };
+    see_other(&format!("/datastores/{}/anomalies{}", d.id, back.query()))
 }
 
 pub struct Failed {

@@ -4,6 +4,7 @@
 
 mod add;
 mod anomalies;
+mod checkform;
 mod datastores;
 mod details;
 mod form;
@@ -45,8 +46,18 @@ pub fn router() -> Router<AppState> {
         .route("/containers/{id}", get(tables::container))
         .route("/containers/{id}/fields/{fid}", get(tables::field))
         .route("/datastores/{id}/checks", get(anomalies::checks))
+        .route(
+            "/datastores/{id}/checks/new",
+            get(checkform::new).post(checkform::create),
+        )
+        .route("/datastores/{id}/checks/form", post(checkform::refresh))
+        .route(
+            "/checks/{id}/edit",
+            get(checkform::edit).post(checkform::update),
+        )
         .route("/checks/{id}/archive", post(anomalies::archive_check))
         .route("/datastores/{id}/anomalies", get(anomalies::list))
+        .route("/datastores/{id}/anomalies/bulk", post(anomalies::bulk))
         .route("/anomalies/{id}", get(anomalies::detail))
         .route("/anomalies/{id}/status", post(anomalies::set_status))
         .route(

@@ -1,5 +1,6 @@
-//! SVG charts drawn on the server: a field profile's histogram and its quantile bar. Every piece of text that goes
-//! into the markup passes through `esc`, so a chart can be placed in a page as markup without exposing user data.
+//! SVG charts drawn on the server: a field profile's histogram and its quantile bar, and a line of a measure over
+//! the profiles. Every piece of text that goes into the markup passes through `esc`, so a chart can be placed in a
+//! page as markup without exposing user data.
 
 use serde_json::Value;
 use std::fmt::Write;
@@ -196,6 +197,90 @@ pub fn quantile_bar(points: &[(&str, &Value)]) -> Option<Svg> {
     Some(Svg(s))
 }
 
+/// One point of a line chart: its time (milliseconds), its value, and the tooltip that names both.
+pub struct Point {
+    pub at: f64,
+    pub value: f64,
+    pub tip: String,
+}
+
+/// A line over time, one `<circle>` (with its tooltip as `<title>`) per point, the value axis from 0 to `top`
+/// (or the largest value) labelled with `fmt`, and the first and last time under the axis.
+pub fn line_chart(
+    title: &str,
+    points: &[Point],
+    top: Option<f64>,
+    fmt: &dyn Fn(f64) -> String,
+    (first, last): &(String, String),
+) -> Option<Svg> {
+    if points.is_empty() {
+        return None;
+    }
+    let max = top
+        .unwrap_or_else(|| points.iter().map(|p| p.value).fold(0.0, f64::max))
+        .max(f64::MIN_POSITIVE);
+    let (t0, t1) = points
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.at), b.max(p.at)));
+    let plot_w = W - PAD_L - 16.0;
+    let plot_h = H - PAD_T - PAD_B;
+    let base = PAD_T + plot_h;
+    let x = |t: f64| {
+        if t1 > t0 {
+            PAD_L + 8.0 + (t - t0) / (t1 - t0) * (plot_w - 8.0)
+        } else {
+            PAD_L + plot_w / 2.0
+        }
+    };
+    let y = |v: f64| base - (v / max).clamp(0.0, 1.0) * plot_h;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart history" viewBox="0 0 {W} {H}" role="img" aria-label="{}" data-points="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
+        esc(title),
+        points.len(),
+        esc(title)
+    );
+    let _ = write!(
+        s,
+        r#"<line x1="{PAD_L}" y1="{base}" x2="{}" y2="{base}" class="axis"/><line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{base}" class="axis"/>"#,
+        W - 8.0
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" class="tick" text-anchor="end">{}</text><text x="{}" y="{base}" class="tick" text-anchor="end">{}</text>"#,
+        PAD_L - 4.0,
+        PAD_T + 10.0,
+        esc(&fmt(max)),
+        PAD_L - 4.0,
+        esc(&fmt(0.0))
+    );
+    let line: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", x(p.at), y(p.value)))
+        .collect();
+    let _ = write!(s, r#"<polyline class="line" points="{}"/>"#, line.join(" "));
+    for p in points {
+        let _ = write!(
+            s,
+            r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="4"><title>{}</title></circle>"#,
+            x(p.at),
+            y(p.value),
+            esc(&p.tip)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{PAD_L}" y="{}" class="tick">{}</text><text x="{}" y="{}" class="tick" text-anchor="end">{}</text></svg>"#,
+        H - 12.0,
+        esc(first),
+        W - 8.0,
+        H - 12.0,
+        esc(last)
+    );
+    Some(Svg(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +303,23 @@ mod tests {
             .unwrap()
             .0;
         assert!(svg.contains("median 5"));
+    }
+
+    #[test]
+    fn line_chart_has_a_point_per_profile_and_escapes_text() {
+        let pts = [(1000.0, 3.0), (2000.0, 5.0)].map(|(at, value)| Point {
+            at,
+            value,
+            tip: format!("<b>{value}</b>"),
+        });
+        let span = ("<t0>".to_string(), "t1".to_string());
+        let svg = line_chart("rows of <x>", &pts, None, &|v| format!("{v:.0}"), &span)
+            .unwrap()
+            .0;
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert!(svg.contains("<title>&lt;b&gt;5&lt;/b&gt;</title>"));
+        assert!(svg.contains("rows of &lt;x&gt;") && svg.contains("&lt;t0&gt;"));
+        assert!(!svg.contains("<b>") && !svg.contains("<x>"));
+        assert!(line_chart("t", &[], None, &|v| v.to_string(), &span).is_none());
     }
 }

@@ -104,6 +104,8 @@ struct ContainerPage {
     fields: Vec<FieldRow>,
     checks: Vec<CheckRow>,
     anomalies: Vec<AnomalyRow>,
+    /// Rows per profile, oldest first.
+    row_history: Option<Svg>,
 }
 
 fn pct(v: &Value) -> String {
@@ -118,6 +120,17 @@ fn opt(v: &Value) -> String {
     } else {
         svg::label(v)
     }
+}
+
+/// How many profiles the history charts show at most.
+const HISTORY: i64 = 50;
+
+/// The first and last time of a history, as the chart's time axis labels.
+fn ends(
+    first: Option<chrono::DateTime<chrono::Utc>>,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+) -> (String, String) {
+    (when(first), when(last))
 }
 
 async fn latest_profiles(
@@ -144,6 +157,33 @@ pub async fn container(
     let fields = s.store.fields(c.id, false).await?;
     let profiles = latest_profiles(&s, &session, c.id).await?;
     let latest = s.store.latest_profile(c.id).await.ok().flatten();
+    let (mut history, _) = s.store.container_profiles(c.id, 1, HISTORY).await?;
+    history.reverse();
+    let row_history = svg::line_chart(
+        &format!("Rows of {} per profile", c.name),
+        &history
+            .iter()
+            .map(|p| svg::Point {
+                at: p.created.timestamp_millis() as f64,
+                value: p.profile.records_count as f64,
+                tip: format!(
+                    "{}: {} rows (operation {})",
+                    when(Some(p.created)),
+                    p.profile.records_count,
+                    p.profile
+                        .operation_id
+                        .map(|o| o.to_string())
+                        .unwrap_or_else(|| "—".into())
+                ),
+            })
+            .collect::<Vec<_>>(),
+        None,
+        &|v| format!("{v:.0}"),
+        &ends(
+            history.first().map(|p| p.created),
+            history.last().map(|p| p.created),
+        ),
+    );
     let rows = fields
         .iter()
         .map(|f| {
@@ -209,6 +249,7 @@ pub async fn container(
         primary_key: c.primary_key.join(", "),
         incremental: c.incremental_field_name.clone().unwrap_or_default(),
         fields: rows,
+        row_history,
     })
 }
 
@@ -238,6 +279,9 @@ struct FieldPage {
     quantiles: Option<Svg>,
     top: Vec<TopValue>,
     notes: Vec<String>,
+    /// Completeness and distinct values per profile, oldest first.
+    completeness_history: Option<Svg>,
+    distinct_history: Option<Svg>,
 }
 
 pub async fn field(
@@ -325,6 +369,41 @@ pub async fn field(
         .as_array()
         .map(|a| a.iter().map(text).collect())
         .unwrap_or_default();
+    let history = s
+        .store
+        .field_profile_history(c.id, &f.name, HISTORY)
+        .await?;
+    let series = |key: &str, scale: f64, unit: &str| -> Vec<svg::Point> {
+        history
+            .iter()
+            .filter_map(|h| {
+                let v = h.profile[key].as_f64()? * scale;
+                Some(svg::Point {
+                    at: h.created.timestamp_millis() as f64,
+                    value: v,
+                    tip: format!("{}: {v:.0}{unit}", when(Some(h.created))),
+                })
+            })
+            .collect()
+    };
+    let span = ends(
+        history.first().map(|h| h.created),
+        history.last().map(|h| h.created),
+    );
+    let completeness_history = svg::line_chart(
+        &format!("Completeness of {} per profile", f.name),
+        &series("completeness", 100.0, " % complete"),
+        Some(100.0),
+        &|v| format!("{v:.0} %"),
+        &span,
+    );
+    let distinct_history = svg::line_chart(
+        &format!("Distinct values of {} per profile", f.name),
+        &series("approximate_distinct_values", 1.0, " distinct values"),
+        None,
+        &|v| format!("{v:.0}"),
+        &span,
+    );
     html(&FieldPage {
         shell: Some(Shell::of(&session, section(&d))),
         head: Head::of(&d, "tables"),
@@ -338,5 +417,7 @@ pub async fn field(
         quantiles,
         top,
         notes,
+        completeness_history,
+        distinct_history,
     })
 }

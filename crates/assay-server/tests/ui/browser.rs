@@ -145,6 +145,28 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Chooses an option of a select by its value.
+async fn choose(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("no option {value} in {css}: {e}"));
+}
+
+/// Waits until an element matches `css`.
+async fn wait_css(c: &Client, css: &str) {
+    let t0 = Instant::now();
+    while c.find(Locator::Css(css)).await.is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{css} did not appear"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn path(c: &Client) -> String {
     let u = c.current_url().await.unwrap();
     match u.query() {
@@ -272,7 +294,8 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
     c.goto(&format!("{base}/datastores/{ds_id}")).await.unwrap();
     assert_eq!(wait_text(&c, "#total-tables", "3", 5).await, "3");
 
-    // a check on the planted defect, authored through the API
+    // a check on the planted defect, written with the New check form: choosing the table and then the rule
+    // swaps in that rule's inputs (htmx)
     let listing = api
         .get(&format!("/containers/listing?datastore={ds_id}"))
         .await
@@ -285,11 +308,19 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    api.ok(
-        "/quality-checks",
-        json!({"container_id": customers, "rule": "notNull", "fields": ["email"], "description": "every customer has an email"}),
-    )
-    .await;
+    go(&c, &format!("{base}/datastores/{ds_id}/checks")).await;
+    click(&c, "#new-check").await;
+    choose(&c, "#container_id", &customers.to_string()).await;
+    wait_css(&c, &format!("#check-form[data-container=\"{customers}\"]")).await;
+    choose(&c, "#rule", "notNull").await;
+    wait_css(&c, "#check-form[data-rule=notNull] select#fields").await;
+    choose(&c, "#fields", "email").await;
+    fill(&c, "#description", "every customer has an email").await;
+    shot(&c, "05b-new-check").await;
+    click(&c, "#save-check").await;
+    wait_text(&c, "table.checks", "every customer has an email", 5).await;
+    assert_eq!(path(&c).await, format!("/datastores/{ds_id}/checks"));
+    go(&c, &format!("{base}/datastores/{ds_id}")).await;
 
     // 5. Profile, then Scan, from the Overview's buttons; progress is polled by htmx
     click(&c, "#run-profile").await;
