@@ -26,6 +26,8 @@ pub struct Card {
     pub tables: i64,
     pub checks: i64,
     pub anomalies: i64,
+    /// Percentage of active checks that passed their last scan, when any has run.
+    pub score: Option<String>,
     pub last_op: Option<OpLine>,
     pub enrichment: Option<String>,
     pub linked: String,
@@ -144,6 +146,11 @@ pub async fn card(
         tables,
         checks,
         anomalies,
+        score: s
+            .store
+            .quality_score(d.id)
+            .await?
+            .map(|p| format!("{p:.0}")),
         last_op: last_operation(s, viewer, d.id)
             .await?
             .as_ref()

@@ -196,6 +196,7 @@ async fn anomalies_filter_and_change_in_bulk() {
     let customers = common::checks::container_id(&api, ds, "customers").await;
     common::checks::create(&api, orders, "notNegative", &["total"], json!({})).await;
     common::checks::create(&api, customers, "notNull", &["email"], json!({})).await;
+    common::checks::create(&api, orders, "notNull", &["total"], json!({})).await;
     let scan = common::checks::run(&api, ds, "scan", json!({})).await;
     assert!(
         scan["result"] == "success" || scan["result"] == "warning",
@@ -208,6 +209,12 @@ async fn anomalies_filter_and_change_in_bulk() {
     let b = on_customers[0]["id"].as_i64().unwrap();
     let row = |id: i64| format!(r#"<tr data-anomaly="{id}">"#);
     let ada = admin(&api, "ada").await;
+    // the card's quality score: one of the three checks passed
+    let (_, body, _) = page(&api, Some(&ada), "/datastores").await;
+    assert!(
+        body.contains(r#"<strong class="score">33</strong> quality score"#),
+        "{body}"
+    );
 
     // unfiltered: both; filtered by table or by rule type: only that one, the filter kept in the form
     let list = format!("/datastores/{ds}/anomalies");
