@@ -12,7 +12,6 @@ use crate::params::Params;
 use crate::routes::{anomalies as an_api, checks as ck_api, id};
 use askama::Template;
 use assay_store::anomalies::{ARCHIVED, AnomalyFilter, OPEN};
-use assay_store::catalog::ContainerFilter;
 use assay_store::checks::{CheckFilter, CheckRecord};
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -272,18 +271,7 @@ pub async fn list(
         .store
         .list_anomalies(&session.viewer(), &q.filter(d.id), 1, 500)
         .await?;
-    let (containers, _) = s
-        .store
-        .list_containers(
-            &session.viewer(),
-            &ContainerFilter {
-                datastores: vec![d.id],
-                ..Default::default()
-            },
-            1,
-            1000,
-        )
-        .await?;
+    let (containers, _) = super::datastores::tables(&s, &session.viewer(), d.id).await?;
     let anomalies = items.iter().map(AnomalyRow::of).collect();
     html(&AnomaliesPage {
         shell: Some(Shell::of(&session, section(&d))),

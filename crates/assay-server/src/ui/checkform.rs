@@ -12,7 +12,6 @@ use crate::routes::{checks as ck_api, id};
 use crate::{ApiError, AppState};
 use askama::Template;
 use assay_core::rules::{self, Arity, Kind, RULES, Rule};
-use assay_store::catalog::ContainerFilter;
 use assay_store::checks::CheckRecord;
 use assay_store::datastores::DatastoreRecord;
 use axum::extract::{Path, State};
@@ -253,18 +252,7 @@ async fn page(
     mut form: CheckForm,
     (errors, general): (BTreeMap<String, String>, String),
 ) -> Result<CheckFormPage, UiError> {
-    let (items, _) = s
-        .store
-        .list_containers(
-            &session.viewer(),
-            &ContainerFilter {
-                datastores: vec![d.id],
-                ..Default::default()
-            },
-            1,
-            1000,
-        )
-        .await?;
+    let (items, _) = super::datastores::tables(s, &session.viewer(), d.id).await?;
     let items: Vec<_> = items
         .into_iter()
         .filter(|c| c.deleted_at.is_none())

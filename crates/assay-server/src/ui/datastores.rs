@@ -99,6 +99,19 @@ pub async fn counts(
     Ok((tables, checks, anomalies))
 }
 
+/// A datastore's tables and views as the viewer may see them (the first 1000) and how many there are.
+pub async fn tables(
+    s: &AppState,
+    viewer: &Viewer,
+    id: i64,
+) -> Result<(Vec<assay_store::catalog::ContainerRecord>, i64), assay_store::StoreError> {
+    let filter = ContainerFilter {
+        datastores: vec![id],
+        ..Default::default()
+    };
+    s.store.list_containers(viewer, &filter, 1, 1000).await
+}
+
 /// The newest operation of a datastore.
 pub async fn last_operation(
     s: &AppState,

@@ -10,7 +10,6 @@ use crate::AppState;
 use crate::routes::id;
 use askama::Template;
 use assay_store::anomalies::AnomalyFilter;
-use assay_store::catalog::ContainerFilter;
 use assay_store::checks::CheckFilter;
 use assay_store::profiles::FieldProfileRecord;
 use axum::extract::{Path, State};
@@ -41,18 +40,7 @@ pub async fn list(
     Path(raw): Path<String>,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let (items, total) = s
-        .store
-        .list_containers(
-            &session.viewer(),
-            &ContainerFilter {
-                datastores: vec![d.id],
-                ..Default::default()
-            },
-            1,
-            1000,
-        )
-        .await?;
+    let (items, total) = super::datastores::tables(&s, &session.viewer(), d.id).await?;
     let tables = items
         .iter()
         .map(|c| TableRow {
