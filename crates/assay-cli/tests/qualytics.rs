@@ -338,6 +338,11 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         ],
     );
     assert!(q_ok(&home, &["checks", "get", "--id", &authored]).contains("Totals stay in range"));
+    // archive, then activate again
+    q_ok(&home, &["checks", "delete", "--id", &authored]);
+    assert!(q_ok(&home, &["checks", "get", "--id", &authored]).contains("Discarded"));
+    q_ok(&home, &["checks", "activate", "--id", &authored]);
+    assert!(q_ok(&home, &["checks", "get", "--id", &authored]).contains("Active"));
     q_ok(
         &home,
         &["checks", "delete", "--id", &authored, "--no-archive"],
@@ -515,6 +520,29 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         .unwrap()
         .get(0);
     assert_eq!(n, 50, "every joined row was materialized");
+    let out = q_ok(
+        &home,
+        &[
+            "operations",
+            "export",
+            "--datastore-id",
+            &src,
+            "--asset-type",
+            "checks",
+            "--poll-interval",
+            "1",
+        ],
+    );
+    assert!(!out.to_lowercase().contains("fail"), "{out}");
+    let exported: i64 = su
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'enrich' AND tablename LIKE '%\\_export\\_checks'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(exported, 1, "the export table was written");
 
     // tags, teams, users
     q_ok(
@@ -529,6 +557,12 @@ async fn the_official_qualytics_cli_drives_assay_unmodified() {
         ],
     );
     assert!(q_ok(&home, &["tags", "list"]).contains("finance"));
+    assert!(q_ok(&home, &["tags", "get", "--name", "finance"]).contains("finance"));
+    q_ok(
+        &home,
+        &["datastores", "update", "--id", &src, "--tags", "finance"],
+    );
+    assert!(q_ok(&home, &["datastores", "get", "--id", &src]).contains("finance"));
     q_ok(&home, &["tags", "delete", "--name", "finance"]);
     assert!(q_ok(&home, &["teams", "list"]).contains("Public"));
     assert!(q_ok(&home, &["users", "list"]).contains("admin"));
