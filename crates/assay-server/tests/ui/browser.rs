@@ -73,11 +73,12 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a chromium session")
 }
 
+/// `target/ui-screenshots/` of the workspace, where CI keeps them as artifacts (even when the build directory
+/// is elsewhere).
 fn shots_dir() -> PathBuf {
-    let base = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| assay_testkit::workspace_root().join("target"));
-    let dir = base.join("ui-screenshots");
+    let dir = assay_testkit::workspace_root()
+        .join("target")
+        .join("ui-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
