@@ -35,12 +35,9 @@ fn computed_field(f: &assay_store::computed::ComputedField) -> Value {
            "additional_metadata": f.additional_metadata, "created": f.created, "last_updated": f.updated})
 }
 
+/// The strings of a JSON array; `None` when the value is not an array (the key was not given).
 fn strings(v: &Value) -> Option<Vec<String>> {
-    v.as_array().map(|a| {
-        a.iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect()
-    })
+    v.is_array().then(|| crate::params::strings(v))
 }
 
 /// The computed container a body defines: a query (computed_table) or a join (computed_join), compiled into
