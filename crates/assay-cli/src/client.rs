@@ -203,11 +203,26 @@ impl Client {
         }
     }
 
+    /// The item of a list route whose name is exactly `name` (the route's `name` filter narrows the list;
+    /// `query` adds others), if there is one.
+    pub async fn named(
+        &self,
+        path: &str,
+        mut query: Vec<(&str, String)>,
+        name: &str,
+    ) -> Result<Option<Value>> {
+        query.push(("name", name.to_string()));
+        Ok(self
+            .all(path, &query)
+            .await?
+            .into_iter()
+            .find(|v| v["name"] == name))
+    }
+
     /// A connection id by exact name.
     pub async fn connection_id(&self, name: &str) -> Result<i64> {
-        let all = self.all("/connections", &[]).await?;
-        all.iter()
-            .find(|c| c["name"] == name)
+        self.named("/connections", vec![], name)
+            .await?
             .and_then(|c| c["id"].as_i64())
             .ok_or_else(|| {
                 anyhow!("no connection named '{name}' (assay connections list shows them)")
@@ -216,11 +231,8 @@ impl Client {
 
     /// A datastore id by exact name.
     pub async fn datastore_id(&self, name: &str) -> Result<i64> {
-        let all = self
-            .all("/datastores", &[("name", name.to_string())])
-            .await?;
-        all.iter()
-            .find(|c| c["name"] == name)
+        self.named("/datastores", vec![], name)
+            .await?
             .and_then(|c| c["id"].as_i64())
             .ok_or_else(|| {
                 anyhow!("no datastore named '{name}' (assay datastores list shows them)")

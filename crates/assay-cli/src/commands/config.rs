@@ -300,19 +300,6 @@ fn from_env(text: &str) -> Result<String> {
     Ok(out)
 }
 
-async fn find(
-    c: &Client,
-    path: &str,
-    mut q: Vec<(&str, String)>,
-    name: &str,
-) -> Result<Option<Value>> {
-    q.push(("name", name.to_string()));
-    Ok(c.all(path, &q)
-        .await?
-        .into_iter()
-        .find(|v| v["name"] == name))
-}
-
 struct Tally(std::collections::BTreeMap<&'static str, (usize, usize, usize)>);
 
 impl Tally {
@@ -348,7 +335,7 @@ async fn import(
         for f in files {
             let mut v = read_yaml(&f)?;
             let name = v["name"].as_str().unwrap_or_default().to_string();
-            let existing = find(c, "/connections", vec![], &name).await?;
+            let existing = c.named("/connections", vec![], &name).await?;
             printer::line(format!("connection '{name}': {}", verb(existing.is_some())));
             t.add("connections", existing.is_some());
             if dry_run {
@@ -396,7 +383,7 @@ async fn import(
             );
             continue;
         }
-        let existing = find(c, "/datastores", vec![], &name).await?;
+        let existing = c.named("/datastores", vec![], &name).await?;
         let mut id = existing.as_ref().and_then(|e| e["id"].as_i64());
         if kinds.contains("datastores") {
             printer::line(format!("datastore '{name}': {}", verb(existing.is_some())));
@@ -406,7 +393,10 @@ async fn import(
                     .as_object_mut()
                     .and_then(|m| m.remove("enrich_datastore_name"));
                 if let Some(cn) = ds.as_object_mut().and_then(|m| m.remove("connection_name")) {
-                    match find(c, "/connections", vec![], cn.as_str().unwrap_or_default()).await? {
+                    match c
+                        .named("/connections", vec![], cn.as_str().unwrap_or_default())
+                        .await?
+                    {
                         Some(k) => ds["connection_id"] = k["id"].clone(),
                         None if existing.is_none() => {
                             t.fail(
@@ -435,7 +425,7 @@ async fn import(
                     }
                 }
                 if let (Some(i), Some(en)) = (id, enrichment.as_ref().and_then(Value::as_str))
-                    && let Some(e) = find(c, "/datastores", vec![], en).await?
+                    && let Some(e) = c.named("/datastores", vec![], en).await?
                 {
                     c.patch(&format!("/datastores/{i}/enrichment/{}", e["id"]), None)
                         .await?;
@@ -473,13 +463,13 @@ async fn import(
                 m.remove("datastore_name");
                 for (idk, namek) in JOIN_REFS {
                     if let Some(n) = m.remove(namek) {
-                        let found = find(
-                            c,
-                            "/containers",
-                            vec![("datastore", id.to_string())],
-                            n.as_str().unwrap_or_default(),
-                        )
-                        .await?;
+                        let found = c
+                            .named(
+                                "/containers",
+                                vec![("datastore", id.to_string())],
+                                n.as_str().unwrap_or_default(),
+                            )
+                            .await?;
                         m.insert(
                             idk.into(),
                             found.map(|f| f["id"].clone()).unwrap_or(Value::Null),
@@ -487,13 +477,9 @@ async fn import(
                     }
                 }
                 m.insert("datastore_id".into(), json!(id));
-                let existing = find(
-                    c,
-                    "/containers",
-                    vec![("datastore", id.to_string())],
-                    &cname,
-                )
-                .await?;
+                let existing = c
+                    .named("/containers", vec![("datastore", id.to_string())], &cname)
+                    .await?;
                 printer::line(format!("container '{cname}': {}", verb(existing.is_some())));
                 t.add("containers", existing.is_some());
                 let r = match &existing {
@@ -515,13 +501,9 @@ async fn import(
                             .to_string_lossy()
                             .into_owned()
                     });
-                let Some(container) = find(
-                    c,
-                    "/containers",
-                    vec![("datastore", id.to_string())],
-                    &cname,
-                )
-                .await?
+                let Some(container) = c
+                    .named("/containers", vec![("datastore", id.to_string())], &cname)
+                    .await?
                 else {
                     t.fail(
                         "computed_fields",
