@@ -323,14 +323,17 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Replaces a check's definition. Changing fields, coverage, filter or properties makes an inferred check
-    /// authored (profiles leave it alone from then on); description, tags, metadata and status do not.
+    /// Replaces a check's definition if it was not changed since `read_at` (its `updated` when it was read);
+    /// `false` when it was, so the caller can read it again and redo its edit. Changing fields, coverage,
+    /// filter or properties makes an inferred check authored (profiles leave it alone from then on);
+    /// description, tags, metadata and status do not.
     pub async fn update_check(
         &self,
         id: i64,
         k: &CheckInput,
         editor: &str,
-    ) -> Result<(), StoreError> {
+        read_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let n = c
             .execute(
@@ -339,10 +342,11 @@ impl Store {
                               AND filter IS NOT DISTINCT FROM $5 AND properties = $6, \
                    description = $2, fields = $3, coverage = $4, filter = $5, properties = $6, status = $7, \
                    tags = $8, additional_metadata = $9, anomaly_message_field = $10, \
-                   owner_id = coalesce($11, owner_id), last_editor = $12, updated = now(), \
+                   owner_id = coalesce($11, owner_id), last_editor = $12, \
+                   updated = greatest(clock_timestamp(), updated + interval '1 microsecond'), \
                    deleted_at = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE deleted_at END, \
                    status_message = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE status_message END \
-                 WHERE id = $1",
+                 WHERE id = $1 AND updated = $13",
                 &[
                     &id,
                     &k.description,
@@ -356,15 +360,23 @@ impl Store {
                     &k.anomaly_message_field,
                     &k.owner_id,
                     &editor,
+                    &read_at,
                 ],
             )
             .await?;
-        if n == 0 {
+        if n == 1 {
+            return Ok(true);
+        }
+        let exists = c
+            .query_opt("SELECT 1 FROM quality_checks WHERE id = $1", &[&id])
+            .await?
+            .is_some();
+        if !exists {
             return Err(StoreError::NotFound(format!(
                 "quality check {id} not found"
             )));
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Archives (`status` Discarded or Invalid, `deleted_at` set) or deletes a check; with `delete_anomalies`

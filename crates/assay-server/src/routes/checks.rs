@@ -158,8 +158,8 @@ fn parse(map: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Parsed {
         None => None,
         Some(Value::Null) => Some(None),
         Some(v) => match v.as_f64() {
-            Some(c) => Some(Some(c)),
-            None => {
+            Some(c) if (0.0..=1.0).contains(&c) => Some(Some(c)),
+            _ => {
                 errors.push(FieldError::new(
                     "coverage",
                     "must be a number between 0 and 1",
@@ -446,46 +446,68 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let check_id = id(&raw, "quality check")?;
     let viewer = u.viewer();
-    let old = s.store.check(check_id, &viewer).await?;
     let map = body.object()?;
     let mut errors = Vec::new();
     let p = parse(&map, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let mut input = CheckInput {
-        container_id: old.container_id,
-        rule_type: old.rule_type.clone(),
-        description: p.description.unwrap_or(old.description.clone()),
-        fields: p.fields.unwrap_or(old.fields.clone()),
-        coverage: p.coverage.unwrap_or(old.coverage),
-        filter: p.filter.unwrap_or(old.filter.clone()),
-        properties: p.properties.unwrap_or(old.properties.clone()),
-        status: p.status.unwrap_or_else(|| {
-            if matches!(old.status.as_str(), "Active" | "Draft") {
-                old.status.clone()
-            } else {
-                "Active".into()
-            }
-        }),
-        tags: p.tags.unwrap_or_else(|| {
-            old.tags
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        }),
-        additional_metadata: p.metadata.unwrap_or(old.additional_metadata.clone()),
-        anomaly_message_field: p.message_field.unwrap_or(old.anomaly_message_field.clone()),
-        owner_id: p.owner,
-    };
-    input.properties = validate(&s, &viewer, old.container_id, &input).await?;
-    s.store.update_check(check_id, &input, &u.label()).await?;
-    Ok(Json(check(&s.store.check(check_id, &viewer).await?)))
+    // The keys the body leaves out keep their stored values. The write applies only if the check was not
+    // changed since it was read, so two concurrent edits of different keys (a description, the properties)
+    // both land; a lost race reads the check again.
+    for _ in 0..EDIT_ATTEMPTS {
+        let old = s.store.check(check_id, &viewer).await?;
+        let mut input = CheckInput {
+            container_id: old.container_id,
+            rule_type: old.rule_type.clone(),
+            description: p.description.clone().unwrap_or(old.description.clone()),
+            fields: p.fields.clone().unwrap_or(old.fields.clone()),
+            coverage: p.coverage.unwrap_or(old.coverage),
+            filter: p.filter.clone().unwrap_or(old.filter.clone()),
+            properties: p.properties.clone().unwrap_or(old.properties.clone()),
+            status: p.status.clone().unwrap_or_else(|| {
+                if matches!(old.status.as_str(), "Active" | "Draft") {
+                    old.status.clone()
+                } else {
+                    "Active".into()
+                }
+            }),
+            tags: p.tags.clone().unwrap_or_else(|| {
+                old.tags
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }),
+            additional_metadata: p
+                .metadata
+                .clone()
+                .unwrap_or(old.additional_metadata.clone()),
+            anomaly_message_field: p
+                .message_field
+                .clone()
+                .unwrap_or(old.anomaly_message_field.clone()),
+            owner_id: p.owner,
+        };
+        input.properties = validate(&s, &viewer, old.container_id, &input).await?;
+        if s.store
+            .update_check(check_id, &input, &u.label(), old.updated)
+            .await?
+        {
+            return Ok(Json(check(&s.store.check(check_id, &viewer).await?)));
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "quality check {check_id} was changed by other edits {EDIT_ATTEMPTS} times while this edit was being \
+         saved; send the edit again"
+    )))
 }
+
+/// How often an edit re-reads a check that changed under it before it gives up with 409.
+const EDIT_ATTEMPTS: usize = 8;
 
 fn archive_status(raw: Option<&str>) -> Result<String, ApiError> {
     match raw.unwrap_or("Discarded") {
