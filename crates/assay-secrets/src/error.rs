@@ -56,7 +56,16 @@ pub enum SecretsError {
         status: u16,
         message: String,
     },
-    #[error("the secrets manager answered HTTP {status} while {step} at {url}: {message}")]
+    #[error(
+        "the secrets manager did not answer within {seconds} s while {step} at {url}; the request was not \
+             repeated. Check that the server is up and not overloaded, and that the URL points at its API"
+    )]
+    Timeout {
+        step: Step,
+        url: String,
+        seconds: u64,
+    },
+    #[error("the secrets manager answered HTTP {status} while {step} at {url}: {message}. {}", status_fix(*.status))]
     HttpStatus {
         step: Step,
         url: String,
@@ -88,4 +97,15 @@ pub enum SecretsError {
         "the credentials payload is not a JSON object. Give one, e.g. {{\"password\": \"...\"}}"
     )]
     InvalidPayload,
+}
+
+/// What to do about an unexpected HTTP status from the secrets manager.
+fn status_fix(status: u16) -> &'static str {
+    match status {
+        503 => {
+            "A sealed Vault or OpenBao (or a standby node) answers 503: unseal it or point the URL at the active node"
+        }
+        500..=599 => "The server failed; check its logs and status",
+        _ => "Check the URL and the secrets manager's API",
+    }
 }

@@ -23,6 +23,7 @@ pub fn install_crypto_provider() {
 #[derive(Clone)]
 pub struct Resolver {
     http: reqwest::Client,
+    timeout: Duration,
 }
 
 impl Default for Resolver {
@@ -40,7 +41,7 @@ impl Resolver {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
             .expect("the HTTP client builds with the ring provider installed");
-        Self { http }
+        Self { http, timeout }
     }
 
     /// Logs in (when a login URL is set), reads the secret and returns its key/value map.
@@ -63,6 +64,15 @@ impl Resolver {
                 let (status, body) = self
                     .send(Step::Login, url, |c| c.post(url).json(&payload))
                     .await?;
+                if status >= 500 {
+                    // a sealed or failing server, not a refusal of the credentials
+                    return Err(SecretsError::HttpStatus {
+                        step: Step::Login,
+                        url: url.clone(),
+                        status,
+                        message: vault_message(&body),
+                    });
+                }
                 if !(200..300).contains(&status) {
                     return Err(SecretsError::LoginRejected {
                         url: url.clone(),
@@ -133,7 +143,9 @@ impl Resolver {
             .collect())
     }
 
-    /// Sends a request with bounded retries (connection errors, timeouts and 5xx), backing off between tries.
+    /// Sends a request with bounded retries (refused or failed connections and 5xx answers), backing off between
+    /// tries. A timeout is not retried: a server that takes the whole timeout to not answer would only take it
+    /// again, so the caller waits one timeout, not three.
     async fn send(
         &self,
         step: Step,
@@ -146,7 +158,7 @@ impl Resolver {
             let outcome = build(&self.http).send().await;
             let retryable = match &outcome {
                 Ok(resp) => resp.status().is_server_error(),
-                Err(e) => e.is_connect() || e.is_timeout(),
+                Err(e) => e.is_connect() && !e.is_timeout(),
             };
             if retryable && attempt < ATTEMPTS {
                 tracing::debug!(%step, attempt, "secrets manager request failed; retrying");
@@ -158,13 +170,28 @@ impl Resolver {
             return match outcome {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let body = resp.text().await.map_err(|e| SecretsError::Unreachable {
-                        step,
-                        url: url.to_string(),
-                        cause: describe(&e),
+                    let body = resp.text().await.map_err(|e| {
+                        if e.is_timeout() {
+                            SecretsError::Timeout {
+                                step,
+                                url: url.to_string(),
+                                seconds: self.timeout.as_secs().max(1),
+                            }
+                        } else {
+                            SecretsError::Unreachable {
+                                step,
+                                url: url.to_string(),
+                                cause: describe(&e),
+                            }
+                        }
                     })?;
                     Ok((status, body))
                 }
+                Err(e) if e.is_timeout() && !e.is_connect() => Err(SecretsError::Timeout {
+                    step,
+                    url: url.to_string(),
+                    seconds: self.timeout.as_secs().max(1),
+                }),
                 Err(e) => Err(SecretsError::Unreachable {
                     step,
                     url: url.to_string(),
