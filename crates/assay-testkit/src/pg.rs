@@ -23,6 +23,13 @@ impl TestPg {
         PG.get_or_init(|| TestPg::start().expect("start the test PostgreSQL cluster"))
     }
 
+    /// A second cluster, configured like the shared one, that only its caller uses: a test may stop and start it
+    /// (`cluster.stop_immediate()`, `cluster.start()`) without touching the shared cluster where metadata stores
+    /// live. Stopped and removed when the binary exits.
+    pub fn start_private() -> TestPg {
+        TestPg::start().expect("start a private test PostgreSQL cluster")
+    }
+
     fn start() -> Result<TestPg, String> {
         let dir = std::env::temp_dir().join(crate::unique("assay-test-pg"));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
