@@ -240,6 +240,32 @@ pub fn classify_sqlstate(code: &str, message: &str, ctx: &Context<'_>) -> Diagno
             &[],
             "wait until the server accepts connections and try again",
         ),
+        "55P03" => d(
+            code,
+            Category::Server,
+            m,
+            "the query waited longer than lock_timeout for a lock on the table: another session holds a lock \
+             that conflicts with reading it",
+            &[
+                "an ALTER TABLE, DROP, TRUNCATE, REINDEX, VACUUM FULL or CLUSTER is running on the table",
+                "a session ran LOCK TABLE and has not ended its transaction",
+            ],
+            "find the session holding the lock (SELECT pid, state, query FROM pg_stat_activity WHERE pid IN \
+             (SELECT pid FROM pg_locks WHERE granted AND relation = '<schema>.<table>'::regclass)), let it finish \
+             or end it, and run again; or raise lock_timeout for the role (ALTER ROLE ... SET lock_timeout = '5min')",
+        ),
+        "57P01" | "57P02" => d(
+            code,
+            Category::Server,
+            m,
+            "the server ended the session while a statement ran",
+            &[
+                "an administrator or a monitoring job terminated it (pg_terminate_backend)",
+                "the server is shutting down or restarting",
+            ],
+            "run the operation again once the server accepts connections; if sessions keep being ended, ask \
+             the database administrator which job terminates them",
+        ),
         "57014" => d(
             code,
             Category::Server,
@@ -331,6 +357,19 @@ pub fn classify_transport(text: &str, ctx: &Context<'_>) -> Diagnosis {
                 "the server is overloaded",
             ],
             "check network reachability and firewalls between this host and the server",
+        );
+    }
+    if lower.contains("connection closed") {
+        return d(
+            "connection_closed",
+            Category::Network,
+            text.to_string(),
+            &format!("the session with {target} ended while a statement ran"),
+            &[
+                "the server was stopped, restarted or crashed",
+                "the network between this host and the server dropped the connection",
+            ],
+            "check that the server is running (its log says why it stopped), then run the operation again",
         );
     }
     d(

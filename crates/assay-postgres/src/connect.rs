@@ -14,6 +14,12 @@ use tokio_postgres::config::SslMode;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Every source session gets these unless the role or database sets its own (`ALTER ROLE ... SET
+/// statement_timeout = ...`): no query runs forever, and a query that waits for a lock another session holds
+/// (`ALTER TABLE`, `LOCK TABLE`, `VACUUM FULL`) gives up with SQLSTATE 55P03 instead of hanging.
+pub const DEFAULT_STATEMENT_TIMEOUT: &str = "30min";
+pub const DEFAULT_LOCK_TIMEOUT: &str = "1min";
+
 /// Everything needed to open a session, with secrets resolved. Lives only as long as one connect.
 #[derive(Clone)]
 pub struct ConnectParams {
@@ -187,7 +193,7 @@ impl ConnectParams {
                     tokio::spawn(async move {
                         let _ = conn.await;
                     });
-                    Ok(client)
+                    Ok::<_, PgError>(client)
                 } else {
                     let tls_config = tls::client_config(verify, self.sslrootcert.as_deref())
                         .map_err(|message| PgError::Property {
@@ -203,12 +209,50 @@ impl ConnectParams {
                 }
             };
         // The connect timeout covers each TCP connect; this bounds the whole handshake as well.
-        match tokio::time::timeout(self.connect_timeout + Duration::from_secs(5), attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(PgError::Connect(Box::new(classify::classify_transport(
-                "timed out",
-                &self.context(),
-            )))),
+        let client = match tokio::time::timeout(
+            self.connect_timeout + Duration::from_secs(5),
+            attempt,
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(PgError::Connect(Box::new(classify::classify_transport(
+                    "timed out",
+                    &self.context(),
+                ))));
+            }
+        };
+        // the one place source sessions get their limits; a role's or database's own setting wins
+        client
+            .batch_execute(&format!(
+                "SELECT CASE WHEN current_setting('statement_timeout') = '0' \
+                   THEN set_config('statement_timeout', '{DEFAULT_STATEMENT_TIMEOUT}', false) END, \
+                 CASE WHEN current_setting('lock_timeout') = '0' \
+                   THEN set_config('lock_timeout', '{DEFAULT_LOCK_TIMEOUT}', false) END"
+            ))
+            .await
+            .map_err(|e| query_error(&e, self))?;
+        Ok(client)
+    }
+
+    /// Cancels the statement running on `token`'s session, on the server. The cancel request goes over TLS when
+    /// the session's sslmode demands it.
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        let verify = match self.sslmode.as_str() {
+            "require" if self.sslrootcert.is_some() => Verify::Chain,
+            "require" => Verify::None,
+            "verify-ca" => Verify::Chain,
+            "verify-full" => Verify::Full,
+            _ => {
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                return;
+            }
+        };
+        if let Ok(cfg) = tls::client_config(verify, self.sslrootcert.as_deref()) {
+            let _ = token
+                .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
+                .await;
         }
     }
 }

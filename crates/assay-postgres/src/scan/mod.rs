@@ -111,6 +111,7 @@ pub struct ScanResult {
 /// Polls the abort flag while a query runs; on abort, cancels it on the server.
 async fn guarded<T>(
     client: &Client,
+    params: &ConnectParams,
     abort: &AtomicBool,
     fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<Result<T, tokio_postgres::Error>, PgError> {
@@ -120,7 +121,7 @@ async fn guarded<T>(
             r = &mut fut => return Ok(r),
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
                 if abort.load(Ordering::Relaxed) {
-                    let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+                    params.cancel(&client.cancel_token()).await;
                     return Err(PgError::Aborted);
                 }
             }
@@ -188,7 +189,7 @@ pub async fn scan(
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
     client
         .batch_execute(
-            "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET statement_timeout = '30min'; SET jit = off",
+            "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET jit = off",
         )
         .await
         .map_err(qe)?;
@@ -349,7 +350,7 @@ pub async fn scan(
     // the one pass
     let sql = format!("SELECT {} FROM {scope}", select.join(", "));
     let all = b.refs();
-    let row = match guarded(client, &abort, client.query_one(&sql, &all)).await? {
+    let row = match guarded(client, params, &abort, client.query_one(&sql, &all)).await? {
         Ok(r) => Some(r),
         Err(e) if is_check_error(&e) => None,
         Err(e) => return Err(qe(e)),
@@ -375,7 +376,7 @@ pub async fn scan(
                     ),
                     _ => continue,
                 };
-                match guarded(client, &abort, client.query_one(&test, &bb.refs())).await? {
+                match guarded(client, params, &abort, client.query_one(&test, &bb.refs())).await? {
                     Ok(_) => keep.push(s.0),
                     Err(e) if is_check_error(&e) => out.outcomes.push(Outcome {
                         check_id: k.id,
@@ -470,7 +471,7 @@ pub async fn scan(
                 let q = format!(
                     "SELECT to_jsonb(t)::text FROM {sc} WHERE {fw} AND ({pred2}) LIMIT {lim}::int8"
                 );
-                o.rows = guarded(client, &abort, client.query(&q, &b2.refs()))
+                o.rows = guarded(client, params, &abort, client.query(&q, &b2.refs()))
                     .await?
                     .map_err(qe)?
                     .iter()
@@ -487,7 +488,7 @@ pub async fn scan(
 
     for (i, f) in own {
         let k = &plan.checks[i];
-        let r = own_check(client, plan, k, f, out.records, &abort).await?;
+        let r = own_check(client, params, plan, k, f, out.records, &abort).await?;
         out.outcomes.push(r.unwrap_or_else(|e| Outcome {
             check_id: k.id,
             error: Some(e),

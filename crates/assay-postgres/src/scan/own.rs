@@ -32,6 +32,7 @@ pub(super) async fn unique_index(
 
 pub(super) async fn own_check(
     client: &Client,
+    params: &ConnectParams,
     plan: &ScanPlan,
     k: &ScanCheck,
     f: Option<String>,
@@ -48,7 +49,7 @@ pub(super) async fn own_check(
         ..Default::default()
     };
     let run = |sql: String, b: Binds| async move {
-        match guarded(client, abort, client.query(&sql, &b.refs())).await? {
+        match guarded(client, params, abort, client.query(&sql, &b.refs())).await? {
             Ok(rows) => Ok(Ok(rows)),
             Err(e) if is_check_error(&e) => Ok(Err(db_message(&e))),
             Err(e) => Err(PgError::Property {
