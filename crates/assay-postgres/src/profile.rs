@@ -72,6 +72,49 @@ pub struct Progress {
     pub abort: AtomicBool,
 }
 
+/// Watches `progress.abort` (the user's abort) and `stop` (a sibling partition failed) while a session's statement
+/// runs, and cancels that statement on the server when either is set: a statement that waits for a lock or for
+/// rows that are slow to come is stopped too, not only one that streams. Stops watching when dropped.
+struct CancelOnAbort(tokio::task::JoinHandle<()>);
+
+impl CancelOnAbort {
+    fn watch(
+        client: &tokio_postgres::Client,
+        params: &ConnectParams,
+        progress: &Arc<Progress>,
+        stop: &Arc<AtomicBool>,
+    ) -> CancelOnAbort {
+        let token = client.cancel_token();
+        let params = params.clone();
+        let progress = progress.clone();
+        let stop = stop.clone();
+        CancelOnAbort(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if progress.abort.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                    params.cancel(&token).await;
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for CancelOnAbort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An error of a session that was cancelled because of an abort (or a failed sibling) is that abort.
+fn or_aborted(e: PgError, progress: &Progress, stop: &AtomicBool) -> PgError {
+    if progress.abort.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+        PgError::Aborted
+    } else {
+        e
+    }
+}
+
 fn kinds(plan: &ReadPlan) -> Vec<(Kind, Option<&'static str>)> {
     plan.columns
         .iter()
@@ -144,8 +187,12 @@ pub async fn read(
     progress: Arc<Progress>,
 ) -> Result<ReadResult, PgError> {
     let first = params.connect().await?;
-    let qe = |e: tokio_postgres::Error| query_error(&e, params);
+    // set when a partition fails, so that the others stop too
+    let stop = Arc::new(AtomicBool::new(false));
+    let qe = |e: tokio_postgres::Error| or_aborted(query_error(&e, params), &progress, &stop);
     let rel = qualified(&plan.schema, &plan.table);
+    // the sizes wait for the table's lock: an abort cancels that wait
+    let watch = CancelOnAbort::watch(&first, params, &progress, &stop);
     let row = if plan.relation.is_some() {
         first
             .query_one("SELECT now()::text, 0::int8, 0::int8", &[])
@@ -161,6 +208,7 @@ pub async fn read(
             .await
             .map_err(qe)?
     };
+    drop(watch);
     let started_at: String = row.get(0);
     let bytes: i64 = row.get(1);
     let pages: i64 = row.get(2);
@@ -205,6 +253,7 @@ pub async fn read(
         };
         let kinds: Vec<Kind> = kinds(plan).into_iter().map(|(k, _)| k).collect();
         let progress = progress.clone();
+        let stop = stop.clone();
         let params = params.clone();
         // Each partition runs on its own thread with a single-threaded runtime holding both its connection and
         // its decoding: no hand-offs between worker threads per message, and the decoding never occupies the
@@ -218,8 +267,16 @@ pub async fn read(
                     message: e.to_string(),
                 })?;
             rt.block_on(async move {
-                let client = params.connect().await?;
-                partition(client, &params, sql, watermark, kinds, progress).await
+                let r = match params.connect().await {
+                    Ok(client) => {
+                        partition(client, &params, sql, watermark, kinds, &progress, &stop).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r
             })
         }));
     }
@@ -240,8 +297,12 @@ pub async fn read(
                 }
             }
             Ok(Err(e)) => {
-                progress.abort.store(true, Ordering::Relaxed);
-                failure.get_or_insert(e);
+                stop.store(true, Ordering::Relaxed);
+                // the partition that failed first is the cause; the others were cancelled because of it
+                match (&failure, &e) {
+                    (None, _) | (Some(PgError::Aborted), _) => failure = Some(e),
+                    _ => {}
+                }
             }
             Err(e) => {
                 failure.get_or_insert(PgError::Property {
@@ -252,7 +313,11 @@ pub async fn read(
         }
     }
     if let Some(e) = failure {
-        return Err(e);
+        return Err(if progress.abort.load(Ordering::Relaxed) {
+            PgError::Aborted
+        } else {
+            e
+        });
     }
     let states = states.unwrap_or_else(|| {
         kinds(plan)
@@ -276,9 +341,12 @@ async fn partition(
     sql: String,
     watermark: Option<String>,
     kinds: Vec<Kind>,
-    progress: Arc<Progress>,
+    progress: &Arc<Progress>,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(Vec<FieldState>, u64), PgError> {
-    let qe = |e: tokio_postgres::Error| query_error(&e, params);
+    let qe = |e: tokio_postgres::Error| or_aborted(query_error(&e, params), progress, stop);
+    // COPY may wait for the table's lock before the first row: an abort cancels that wait on the server
+    let _watch = CancelOnAbort::watch(&client, params, progress, stop);
     if let Some(w) = &watermark {
         client
             .execute("SELECT set_config('assay.watermark', $1, false)", &[w])
@@ -310,12 +378,9 @@ async fn partition(
         if since_report >= 8192 {
             progress.rows.fetch_add(since_report, Ordering::Relaxed);
             since_report = 0;
-            if progress.abort.load(Ordering::Relaxed) {
+            if progress.abort.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
                 // stop the server's work too, not only ours
-                let _ = client
-                    .cancel_token()
-                    .cancel_query(tokio_postgres::NoTls)
-                    .await;
+                params.cancel(&client.cancel_token()).await;
                 return Err(PgError::Aborted);
             }
         }
