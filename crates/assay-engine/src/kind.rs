@@ -154,9 +154,22 @@ fn numeric(b: &[u8]) -> Value<'static> {
         v = v * 10_000.0 + be_i16(b, 8 + 2 * i) as f64;
     }
     let exp = weight - (ndigits as i32 - 1);
-    let v = v * 10_000f64.powi(exp);
+    let v = v * pow10000(exp);
     let v = if sign == 0x4000 { -v } else { v };
     finite(v)
+}
+
+/// 10000^e, from a table for the exponents money and everyday numerics have.
+#[inline]
+fn pow10000(e: i32) -> f64 {
+    const TABLE: [f64; 17] = [
+        1e-32, 1e-28, 1e-24, 1e-20, 1e-16, 1e-12, 1e-8, 1e-4, 1.0, 1e4, 1e8, 1e12, 1e16, 1e20,
+        1e24, 1e28, 1e32,
+    ];
+    match usize::try_from(e + 8) {
+        Ok(i) if i < TABLE.len() => TABLE[i],
+        _ => 10_000f64.powi(e),
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +186,14 @@ mod tests {
             b.extend(d.to_be_bytes());
         }
         b
+    }
+
+    #[test]
+    fn the_power_table_matches_powi() {
+        for e in -12..12 {
+            let (t, p) = (pow10000(e), 10_000f64.powi(e));
+            assert!((t - p).abs() <= p * 1e-15, "{e}: {t} vs {p}");
+        }
     }
 
     #[test]

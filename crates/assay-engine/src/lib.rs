@@ -4,9 +4,11 @@
 
 pub mod copy;
 mod error;
+pub mod fold;
 pub mod hll;
 pub mod infer;
 pub mod kind;
+pub mod kll;
 pub mod profile;
 pub mod state;
 mod textkind;

@@ -4,10 +4,9 @@
 use crate::error::EngineError;
 use crate::hll::Hll;
 use crate::kind::{decode, Family, Kind, Value};
+use crate::kll::Kll;
 use crate::textkind::{classify, TextKind};
 use base64::Engine;
-use datasketches::common::SearchCriteria;
-use datasketches::kll::{KllFloat, KllSketch};
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +123,7 @@ pub struct FieldState {
     pub text_kinds: [u64; 8],
     pub top: Option<Top>,
     pub hll: Hll,
-    pub kll: KllSketch<KllFloat<f64>>,
+    pub kll: Kll,
 }
 
 impl std::fmt::Debug for FieldState {
@@ -136,8 +135,8 @@ impl std::fmt::Debug for FieldState {
     }
 }
 
-fn new_kll() -> KllSketch<KllFloat<f64>> {
-    KllSketch::new(KLL_K).expect("valid KLL parameter")
+fn new_kll() -> Kll {
+    Kll::new(KLL_K)
 }
 
 impl FieldState {
@@ -217,10 +216,8 @@ impl FieldState {
         for (bits, count) in &top.bits {
             self.hll.add_u64(*bits);
             if let Some(x) = self.key_value(*bits) {
-                if let Ok(v) = KllFloat::<f64>::new(x) {
-                    for _ in 0..*count {
-                        self.kll.update(v);
-                    }
+                for _ in 0..*count {
+                    self.kll.update(x);
                 }
             }
         }
@@ -247,25 +244,82 @@ impl FieldState {
         Some(v)
     }
 
-    #[inline]
-    fn number(&mut self, x: f64) {
-        self.moments.add(x);
-        self.min = Some(self.min.map_or(x, |m| m.min(x)));
-        self.max = Some(self.max.map_or(x, |m| m.max(x)));
-        self.sum += x;
-        if x < 0.0 {
-            self.negatives += 1;
-        } else if x == 0.0 {
-            self.zeros += 1;
+    /// Folds a batch of finite values into min/max, sum, signs and moments: the batch's own mean and central
+    /// moments (two passes, no division per value) merge into the running moments.
+    fn batch_moments(&mut self, xs: impl Iterator<Item = f64> + Clone) {
+        let numeric = self.kind.family() == Family::Number;
+        let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+        let (mut n, mut negatives, mut zeros) = (0u64, 0u64, 0u64);
+        for x in xs.clone() {
+            lo = lo.min(x);
+            hi = hi.max(x);
+            sum += x;
+            n += 1;
+            negatives += (x < 0.0) as u64;
+            zeros += (x == 0.0) as u64;
         }
-        let bits = if x == 0.0 { 0 } else { x.to_bits() };
-        if self.count_bits(bits) {
+        if n == 0 {
             return;
         }
-        self.hll.add_u64(bits);
-        if let Ok(v) = KllFloat::<f64>::new(x) {
-            self.kll.update(v);
+        let mean = sum / n as f64;
+        let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
+        for x in xs {
+            let d = x - mean;
+            let d2 = d * d;
+            m2 += d2;
+            m3 += d2 * d;
+            m4 += d2 * d2;
         }
+        self.moments.merge(&Moments {
+            n: n as f64,
+            mean,
+            m2,
+            m3,
+            m4,
+        });
+        self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
+        self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
+        if numeric {
+            self.sum += sum;
+            self.negatives += negatives;
+            self.zeros += zeros;
+        }
+    }
+
+    /// Folds finite numbers not yet counted in `count`; each is then counted exactly (by its bits, one zero) or
+    /// goes to the sketches, in order.
+    fn fold_numbers(&mut self, xs: &[f64]) {
+        self.batch_moments(xs.iter().copied());
+        for &x in xs {
+            let bits = if x == 0.0 { 0 } else { x.to_bits() };
+            if !self.count_bits(bits) {
+                self.hll.add_u64(bits);
+                self.kll.update(x);
+            }
+        }
+    }
+
+    /// The same for instants (microseconds since the Unix epoch), counted exactly by their microseconds.
+    fn fold_instants(&mut self, us: &[i64]) {
+        self.batch_moments(us.iter().map(|u| *u as f64));
+        for &u in us {
+            if !self.count_bits(u as u64) {
+                self.hll.add_u64(u as u64);
+                self.kll.update(u as f64);
+            }
+        }
+    }
+
+    /// Adds finite numbers of a number field in one batch; each counts as a row.
+    pub fn add_numbers(&mut self, xs: &[f64]) {
+        self.count += xs.len() as u64;
+        self.fold_numbers(xs);
+    }
+
+    /// Adds instants (microseconds since the Unix epoch) of a temporal field in one batch; each counts as a row.
+    pub fn add_instants(&mut self, us: &[i64]) {
+        self.count += us.len() as u64;
+        self.fold_instants(us);
     }
 
     /// Adds one binary COPY field (`None` is SQL NULL).
@@ -276,20 +330,15 @@ impl FieldState {
             self.nulls += 1;
             return;
         };
-        match decode(self.kind, raw) {
-            Value::Number(x) => self.number(x),
-            Value::Temporal(us) => {
-                let x = us as f64;
-                self.moments.add(x);
-                self.min = Some(self.min.map_or(x, |m| m.min(x)));
-                self.max = Some(self.max.map_or(x, |m| m.max(x)));
-                if !self.count_bits(us as u64) {
-                    self.hll.add_u64(us as u64);
-                    if let Ok(v) = KllFloat::<f64>::new(x) {
-                        self.kll.update(v);
-                    }
-                }
-            }
+        self.add_value(decode(self.kind, raw));
+    }
+
+    /// Adds a decoded, non-null value already counted in `count`.
+    #[inline]
+    pub(crate) fn add_value(&mut self, v: Value<'_>) {
+        match v {
+            Value::Number(x) => self.fold_numbers(&[x]),
+            Value::Temporal(us) => self.fold_instants(&[us]),
             Value::Bool(b) => {
                 if b {
                     self.trues += 1;
@@ -299,19 +348,12 @@ impl FieldState {
                 }
             }
             Value::Text(s) => {
-                let len = if s.is_ascii() {
+                let chars = if s.is_ascii() {
                     s.len()
                 } else {
                     s.chars().count()
-                } as u64;
-                self.len_min = Some(self.len_min.map_or(len, |m| m.min(len)));
-                self.len_max = Some(self.len_max.map_or(len, |m| m.max(len)));
-                self.len_sum += len;
-                // while values are counted exactly, each distinct value is classified once, when needed
-                if !self.count_text(s) {
-                    self.text_kinds[classify(s) as usize] += 1;
-                    self.hll.add_bytes(s.as_bytes());
-                }
+                };
+                self.add_text(s, chars as u64);
             }
             Value::Bytes(b) => {
                 self.spill();
@@ -319,6 +361,19 @@ impl FieldState {
             }
             Value::NonFinite | Value::TemporalInfinite => self.non_finite += 1,
             Value::Invalid => self.invalid += 1,
+        }
+    }
+
+    /// Adds a text value of `chars` characters, already counted in `count`.
+    #[inline]
+    pub(crate) fn add_text(&mut self, s: &str, chars: u64) {
+        self.len_min = Some(self.len_min.map_or(chars, |m| m.min(chars)));
+        self.len_max = Some(self.len_max.map_or(chars, |m| m.max(chars)));
+        self.len_sum += chars;
+        // while values are counted exactly, each distinct value is classified once, when needed
+        if !self.count_text(s) {
+            self.text_kinds[classify(s) as usize] += 1;
+            self.hll.add_bytes(s.as_bytes());
         }
     }
 
@@ -373,7 +428,7 @@ impl FieldState {
 
     fn merge_sketches(&mut self, other: &FieldState) {
         self.hll.merge(&other.hll);
-        let _ = self.kll.merge(&other.kll);
+        self.kll.merge(&other.kll);
     }
 
     /// Non-null values (finite or not).
@@ -398,11 +453,7 @@ impl FieldState {
             }
             return values.last().map(|v| v.0);
         }
-        self.kll
-            .quantile(q, SearchCriteria::Inclusive)
-            .ok()
-            .flatten()
-            .map(|v| *v)
+        self.kll.quantile(q)
     }
 
     /// Share of values ≤ each split point (exact, or from the sketch), with 1.0 appended.
@@ -426,11 +477,7 @@ impl FieldState {
             out.push(1.0);
             return Some(out);
         }
-        let pts: Vec<KllFloat<f64>> = splits
-            .iter()
-            .filter_map(|s| KllFloat::<f64>::new(*s).ok())
-            .collect();
-        self.kll.cdf(&pts, SearchCriteria::Inclusive).ok().flatten()
+        self.kll.cdf(splits)
     }
 
     /// The number of distinct values: exact while counted exactly, else the HLL estimate.
@@ -468,7 +515,8 @@ impl FieldState {
             top: self.top.clone(),
             hll: None,
             hll_registers: (!self.is_exact()).then(|| b64.encode(self.hll.to_bytes())),
-            kll: (!self.is_exact()).then(|| b64.encode(self.kll.serialize())),
+            kll: None,
+            quantiles: (!self.is_exact()).then(|| b64.encode(self.kll.to_bytes())),
         };
         serde_json::to_vec(&stored).expect("a state serialises")
     }
@@ -478,9 +526,10 @@ impl FieldState {
         let s: Stored =
             serde_json::from_slice(bytes).map_err(|e| EngineError::State(e.to_string()))?;
         let err = |e: &dyn std::fmt::Display| EngineError::State(e.to_string());
-        if s.hll.is_some() {
+        if s.hll.is_some() || s.kll.is_some() {
             return Err(EngineError::State(
-                "the state's distinct-count sketch is from an earlier Assay; a full profile replaces it".into(),
+                "the state's sketches are from an earlier Assay; a full profile replaces them"
+                    .into(),
             ));
         }
         let hll = match &s.hll_registers {
@@ -488,10 +537,9 @@ impl FieldState {
                 .ok_or_else(|| EngineError::State("malformed distinct-count registers".into()))?,
             None => Hll::default(),
         };
-        let kll = match &s.kll {
-            Some(k) => {
-                KllSketch::deserialize(&b64.decode(k).map_err(|e| err(&e))?).map_err(|e| err(&e))?
-            }
+        let kll = match &s.quantiles {
+            Some(k) => Kll::from_bytes(&b64.decode(k).map_err(|e| err(&e))?)
+                .ok_or_else(|| EngineError::State("malformed quantile sketch".into()))?,
             None => new_kll(),
         };
         if s.top.is_none() && s.hll_registers.is_none() {
@@ -581,7 +629,11 @@ struct Stored {
     hll: Option<String>,
     #[serde(default)]
     hll_registers: Option<String>,
+    /// The quantile sketch of an earlier layout (never written now; refused when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     kll: Option<String>,
+    #[serde(default)]
+    quantiles: Option<String>,
 }
 
 #[cfg(test)]
@@ -729,6 +781,11 @@ mod tests {
         let mut old: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
         old["hll"] = serde_json::json!("AgEHDAMIAQA=");
         old.as_object_mut().unwrap().remove("hll_registers");
+        let err = FieldState::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("earlier Assay"), "{err}");
+        // so is one whose quantile sketch is in the earlier layout
+        let mut old: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+        old["kll"] = old["quantiles"].take();
         let err = FieldState::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap_err();
         assert!(err.to_string().contains("earlier Assay"), "{err}");
     }
