@@ -1,6 +1,6 @@
 //! Connections: stored with the password and the secrets manager's credentials payload encrypted.
 
-use crate::db::Store;
+use crate::db::{Store, Viewer};
 use crate::error::{StoreError, unique_as_conflict};
 use crate::users::TeamRef;
 use assay_core::connection::{ConnectionSpec, Port, SecretsManager};
@@ -164,34 +164,97 @@ impl Store {
         row.map(|r| self.connection_of(&r)).transpose()
     }
 
-    /// A page of connections, optionally filtered by a name substring (case-insensitive) and types.
-    pub async fn list_connections(
+    /// The ids among `ids` of the datastores `viewer` may see.
+    pub async fn visible_datastore_ids(
         &self,
+        viewer: &Viewer,
+        ids: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        if viewer.is_admin || ids.is_empty() {
+            return Ok(ids.to_vec());
+        }
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT d.id FROM datastores d WHERE d.id = ANY($3) AND {}",
+                    crate::visible!("d.id")
+                ),
+                &[&viewer.is_admin, &viewer.user_id, &ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Lists only the datastores `viewer` may see in `rec.datastores`; returns whether that is all of them.
+    async fn restrict(
+        &self,
+        rec: &mut ConnectionRecord,
+        viewer: &Viewer,
+    ) -> Result<bool, StoreError> {
+        let all: Vec<i64> = rec.datastores.iter().map(|d| d.id).collect();
+        let visible = self.visible_datastore_ids(viewer, &all).await?;
+        rec.datastores.retain(|d| visible.contains(&d.id));
+        Ok(visible.len() == all.len())
+    }
+
+    /// A connection as `viewer` sees it: its `datastores` list only those the viewer may see, and one that only
+    /// other teams' datastores use is not found (as if it did not exist). The flag says whether the viewer sees
+    /// every datastore using it, which changing it, deleting it or testing it with overrides needs.
+    pub async fn connection_for(
+        &self,
+        id: i64,
+        viewer: &Viewer,
+    ) -> Result<(ConnectionRecord, bool), StoreError> {
+        let mut rec = self.connection(id).await?;
+        let used = !rec.datastores.is_empty();
+        let whole = self.restrict(&mut rec, viewer).await?;
+        if used && rec.datastores.is_empty() {
+            return Err(StoreError::NotFound(format!("connection {id} not found")));
+        }
+        Ok((rec, whole))
+    }
+
+    /// A page of connections as `viewer` sees them, optionally filtered by a name substring (case-insensitive)
+    /// and types: without connections only other teams' datastores use, and with only the viewer's datastores
+    /// listed in each.
+    pub async fn list_connections_for(
+        &self,
+        viewer: &Viewer,
         name: Option<&str>,
         types: &[String],
         page: i64,
         size: i64,
     ) -> Result<(Vec<ConnectionRecord>, i64), StoreError> {
         let c = self.client().await?;
-        let filter = "($1::text IS NULL OR c.name ILIKE '%' || $1 || '%') \
-                      AND (cardinality($2::text[]) = 0 OR c.type = ANY($2))";
+        let filter = format!(
+            "($3::text IS NULL OR c.name ILIKE '%' || $3 || '%') \
+             AND (cardinality($4::text[]) = 0 OR c.type = ANY($4)) \
+             AND ($1::bool OR NOT EXISTS (SELECT 1 FROM datastores d WHERE d.connection_id = c.id) \
+                  OR EXISTS (SELECT 1 FROM datastores d WHERE d.connection_id = c.id AND {}))",
+            crate::visible!("d.id")
+        );
         let total: i64 = c
             .query_one(
                 &format!("SELECT count(*) FROM connections c WHERE {filter}"),
-                &[&name, &types],
+                &[&viewer.is_admin, &viewer.user_id, &name, &types],
             )
             .await?
             .get(0);
         let rows = c
             .query(
-                &format!("SELECT {COLS} FROM connections c WHERE {filter} ORDER BY c.id LIMIT $3 OFFSET $4"),
-                &[&name, &types, &size, &((page - 1) * size)],
+                &format!("SELECT {COLS} FROM connections c WHERE {filter} ORDER BY c.id LIMIT $5 OFFSET $6"),
+                &[&viewer.is_admin, &viewer.user_id, &name, &types, &size, &((page - 1) * size)],
             )
             .await?;
-        let items = rows
+        drop(c);
+        let mut items = rows
             .iter()
             .map(|r| self.connection_of(r))
             .collect::<Result<Vec<_>, _>>()?;
+        for rec in &mut items {
+            self.restrict(rec, viewer).await?;
+        }
         Ok((items, total))
     }
 

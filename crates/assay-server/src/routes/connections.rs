@@ -12,6 +12,7 @@ use assay_core::connection::{
     ConnectionSpec, DEFAULT_DATA_JSONPATH, DEFAULT_TOKEN_HEADER, DEFAULT_TOKEN_JSONPATH, Port,
     SecretsManager,
 };
+use assay_store::connections::ConnectionRecord;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -169,14 +170,14 @@ fn parse_secrets_manager(
 
 pub async fn list(
     State(s): State<AppState>,
-    _u: AuthUser,
+    u: AuthUser,
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
     let (page, size) = q.page()?;
     let types: Vec<String> = q.all("type").iter().map(|t| t.to_lowercase()).collect();
     let (items, total) = s
         .store
-        .list_connections(q.get("name"), &types, page, size)
+        .list_connections_for(&u.viewer(), q.get("name"), &types, page, size)
         .await?;
     Ok(Json(views::page(
         items.iter().map(views::connection).collect(),
@@ -199,21 +200,24 @@ pub async fn create(
 
 pub async fn get_one(
     State(s): State<AppState>,
-    _u: AuthUser,
+    u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let rec = s.store.connection(id(&raw, "connection")?).await?;
+    let (rec, _) = s
+        .store
+        .connection_for(id(&raw, "connection")?, &u.viewer())
+        .await?;
     Ok(Json(views::connection(&rec)))
 }
 
 pub async fn update(
     State(s): State<AppState>,
-    _u: AuthUser,
+    u: AuthUser,
     Path(raw): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let cid = id(&raw, "connection")?;
-    let current = s.store.connection(cid).await?;
+    let current = changeable(&s, &u, cid, "change").await?;
     let spec = parse_spec(&body.object()?, Some(&current.spec))?;
     let rec = s.store.update_connection(cid, &spec).await?;
     Ok(Json(views::connection(&rec)))
@@ -221,11 +225,31 @@ pub async fn update(
 
 pub async fn delete(
     State(s): State<AppState>,
-    _u: AuthUser,
+    u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.store.delete_connection(id(&raw, "connection")?).await?;
+    let cid = id(&raw, "connection")?;
+    changeable(&s, &u, cid, "delete").await?;
+    s.store.delete_connection(cid).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The connection, if `u` may change it: a connection other teams' datastores also use is an admin's to
+/// change (its password would otherwise be the other teams' to redirect), and one only they use is not found.
+async fn changeable(
+    s: &AppState,
+    u: &AuthUser,
+    cid: i64,
+    action: &str,
+) -> Result<ConnectionRecord, ApiError> {
+    let (rec, whole) = s.store.connection_for(cid, &u.viewer()).await?;
+    if !whole {
+        return Err(ApiError::forbidden(format!(
+            "connection '{}' is also used by datastores of teams you are not in; ask an admin to {action} it",
+            rec.spec.name
+        )));
+    }
+    Ok(rec)
 }
 
 /// The database a bare connection is tested against: the body's `database`, `parameters.database`, the first
@@ -250,8 +274,14 @@ pub async fn test(
     Path(raw): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let current = s.store.connection(id(&raw, "connection")?).await?;
+    let cid = id(&raw, "connection")?;
     let map = body.object()?;
+    // overrides could send the stored password or credentials payload elsewhere (another host, login URL)
+    let current = if map.keys().any(|k| k != "database") {
+        changeable(&s, &u, cid, "test with overrides").await?
+    } else {
+        s.store.connection_for(cid, &u.viewer()).await?.0
+    };
     let spec = parse_spec(&map, Some(&current.spec))?;
     let first_db = match current.datastores.first() {
         Some(d) => s

@@ -255,10 +255,13 @@ pub async fn list(
         .store
         .list_datastores(&u.viewer(), &filter, page, size)
         .await?;
-    let mut out = Vec::with_capacity(items.len());
-    for rec in &items {
-        out.push(render(&s, rec).await?);
-    }
+    // the newest operation of every datastore of the page in one query
+    let ids: Vec<i64> = items.iter().map(|d| d.id).collect();
+    let latest = s.store.latest_operations(&ids).await?;
+    let out = items
+        .iter()
+        .map(|rec| views::datastore(rec, latest.get(&rec.id)))
+        .collect();
     Ok(Json(views::page(out, total, page, size)))
 }
 
@@ -289,12 +292,15 @@ pub async fn create(
     let teams = team_ids(&s, &u, parsed.teams.clone()).await?;
     let (connection_id, created_connection) = match choice {
         ConnectionChoice::Existing(cid) => {
-            s.store.connection(cid).await.map_err(|_| {
-                ApiError::fields(vec![FieldError::new(
-                    "connection_id",
-                    format!("connection {cid} does not exist"),
-                )])
-            })?;
+            s.store
+                .connection_for(cid, &u.viewer())
+                .await
+                .map_err(|_| {
+                    ApiError::fields(vec![FieldError::new(
+                        "connection_id",
+                        format!("connection {cid} does not exist"),
+                    )])
+                })?;
             (cid, None)
         }
         ConnectionChoice::New(spec) => {
@@ -370,12 +376,15 @@ pub async fn update(
         return Err(ApiError::fields(errors));
     }
     if connection_id != current.connection_id {
-        s.store.connection(connection_id).await.map_err(|_| {
-            ApiError::fields(vec![FieldError::new(
-                "connection_id",
-                format!("connection {connection_id} does not exist"),
-            )])
-        })?;
+        s.store
+            .connection_for(connection_id, &u.viewer())
+            .await
+            .map_err(|_| {
+                ApiError::fields(vec![FieldError::new(
+                    "connection_id",
+                    format!("connection {connection_id} does not exist"),
+                )])
+            })?;
     }
     let teams = match parsed.teams.clone() {
         Some(names) => team_ids(&s, &u, Some(names)).await?,
@@ -439,7 +448,7 @@ pub async fn test(
 /// Tests a datastore before it is saved, from a create body.
 pub async fn test_unsaved(
     State(s): State<AppState>,
-    _u: AuthUser,
+    u: AuthUser,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let mut map = body.object()?;
@@ -455,7 +464,7 @@ pub async fn test_unsaved(
         return Err(ApiError::fields(errors));
     };
     let spec = match choice {
-        ConnectionChoice::Existing(cid) => s.store.connection(cid).await?.spec,
+        ConnectionChoice::Existing(cid) => s.store.connection_for(cid, &u.viewer()).await?.0.spec,
         ConnectionChoice::New(spec) => *spec,
     };
     let outcome = testing::datastore(

@@ -127,8 +127,14 @@ pub(super) async fn team_choices(s: &AppState, session: &Session) -> Result<Vec<
     Ok(out)
 }
 
-pub(super) async fn connection_choices(s: &AppState) -> Result<Vec<ConnChoice>, UiError> {
-    let (items, _) = s.store.list_connections(None, &[], 1, 500).await?;
+pub(super) async fn connection_choices(
+    s: &AppState,
+    session: &Session,
+) -> Result<Vec<ConnChoice>, UiError> {
+    let (items, _) = s
+        .store
+        .list_connections_for(&session.viewer(), None, &[], 1, 500)
+        .await?;
     Ok(items
         .iter()
         .map(|c| ConnChoice {
@@ -161,7 +167,7 @@ async fn add_page(
         shell: Some(Shell::of(session, "sources")),
         form,
         errors,
-        connections: connection_choices(s).await?,
+        connections: connection_choices(s, session).await?,
         teams: team_choices(s, session).await?,
         result,
     })

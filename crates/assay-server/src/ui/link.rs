@@ -107,7 +107,7 @@ async fn page(s: &AppState, session: &Session, id: i64, input: Input) -> Result<
         form: input.form,
         errors: input.errors,
         teams: team_choices(s, session).await?,
-        connections: connection_choices(s).await?,
+        connections: connection_choices(s, session).await?,
         result: input.result,
     })
 }
