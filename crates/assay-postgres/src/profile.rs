@@ -6,6 +6,7 @@ use crate::connect::{ConnectParams, query_error};
 use crate::error::PgError;
 use crate::ident::{qualified, quote_ident};
 use assay_engine::copy::CopyParser;
+use assay_engine::fold::Folder;
 use assay_engine::kind::Kind;
 use assay_engine::state::FieldState;
 use futures_util::StreamExt;
@@ -353,7 +354,7 @@ async fn partition(
             .await
             .map_err(qe)?;
     }
-    let mut states: Vec<FieldState> = kinds.iter().map(|k| FieldState::new(*k)).collect();
+    let mut folder = Folder::new(&kinds);
     let stream = client.copy_out(sql.as_str()).await.map_err(qe)?;
     futures_util::pin_mut!(stream);
     let mut parser = CopyParser::new();
@@ -361,15 +362,7 @@ async fn partition(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(qe)?;
         let n = parser
-            .feed(
-                &chunk,
-                |i, v| {
-                    if let Some(s) = states.get_mut(i) {
-                        s.add(v);
-                    }
-                },
-                || {},
-            )
+            .feed(&chunk, |i, v| folder.add(i, v), || {})
             .map_err(|e| PgError::Property {
                 field: "profile".into(),
                 message: e.to_string(),
@@ -390,7 +383,7 @@ async fn partition(
         field: "profile".into(),
         message: e.to_string(),
     })?;
-    Ok((states, parser.rows()))
+    Ok((folder.finish(), parser.rows()))
 }
 
 #[cfg(test)]
