@@ -285,25 +285,29 @@ async fn scan_container(
             message,
         })?;
     let columns = match &relation {
-        Some(r) => assay_postgres::scan::relation_columns(&client, r)
-            .await
-            .map_err(|message| PgError::Property {
-                field: "container".into(),
-                message: format!("{}: the source rejects its definition: {message}", c.name),
-            })?
-            .into_iter()
-            .map(
-                |(name, typname, typtype, cat)| assay_postgres::scan::ScanColumn {
-                    field_type: assay_core::catalog::FieldType::from_postgres(
-                        &typname, &typtype, &cat,
-                    )
+        // describing the query waits for the locks of its tables: an abort cancels that wait
+        Some(r) => assay_postgres::scan::abortable(
+            &client,
+            params,
+            &abort,
+            assay_postgres::scan::relation_columns(&client, r),
+        )
+        .await?
+        .map_err(|message| PgError::Property {
+            field: "container".into(),
+            message: format!("{}: the source rejects its definition: {message}", c.name),
+        })?
+        .into_iter()
+        .map(
+            |(name, typname, typtype, cat)| assay_postgres::scan::ScanColumn {
+                field_type: assay_core::catalog::FieldType::from_postgres(&typname, &typtype, &cat)
                     .as_str()
                     .to_string(),
-                    name,
-                    typname,
-                },
-            )
-            .collect(),
+                name,
+                typname,
+            },
+        )
+        .collect(),
         None => assay_postgres::scan::live_columns(&client, params, &ds.spec.schema, &c.name)
             .await?
             .ok_or_else(|| PgError::Property {

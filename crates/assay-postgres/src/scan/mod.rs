@@ -115,6 +115,17 @@ async fn guarded<T>(
     abort: &AtomicBool,
     fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<Result<T, tokio_postgres::Error>, PgError> {
+    abortable(client, params, abort, fut).await
+}
+
+/// Runs `fut` (statements on `client`) until it ends or `abort` is set; on abort, cancels the running statement
+/// on the server, so one that waits for a lock stops waiting too.
+pub async fn abortable<T>(
+    client: &Client,
+    params: &ConnectParams,
+    abort: &AtomicBool,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, PgError> {
     tokio::pin!(fut);
     loop {
         tokio::select! {

@@ -104,6 +104,17 @@ async fn abort_cancels_lock_waits_on_the_server_and_sync_does_not_wait() {
     .await;
     let a = s.id("a_first").await;
     checks::create(&s.api, a, "notNegative", &["v"], json!({})).await;
+    // a computed table over the locked table: describing its query waits for the lock too
+    let computed = s
+        .api
+        .ok(
+            "/containers",
+            json!({"container_type": "computed_table", "name": "a_copy", "datastore_id": s.ds,
+                   "query": "SELECT id, v FROM sales.a_first"}),
+        )
+        .await;
+    let c = computed["id"].as_i64().unwrap();
+    checks::create(&s.api, c, "notNegative", &["v"], json!({})).await;
     let locker = lock(&s, "a_first").await;
 
     // the catalog is read while the table is locked
@@ -111,8 +122,13 @@ async fn abort_cancels_lock_waits_on_the_server_and_sync_does_not_wait() {
     assert_eq!(synced["result"], "success", "{synced}");
     assert_eq!(synced["status"]["containers_analyzed"], 3, "{synced}");
 
-    for kind in ["profile", "scan"] {
-        let op = s.start(kind, &["a_first"]).await;
+    for (kind, name) in [
+        ("profile", "a_first"),
+        ("scan", "a_first"),
+        ("profile", "a_copy"),
+        ("scan", "a_copy"),
+    ] {
+        let op = s.start(kind, &[name]).await;
         let pid = until_waiting(&s).await;
         let r = s
             .api
@@ -122,24 +138,25 @@ async fn abort_cancels_lock_waits_on_the_server_and_sync_does_not_wait() {
         let done = s.api.wait(op).await;
         assert_eq!(done["result"], "aborted", "{kind}: {done}");
         assert_eq!(
-            container(&done, "a_first")["result"],
+            container(&done, name)["result"],
             "aborted",
-            "{kind}: {done}"
+            "{kind} {name}: {done}"
         );
         until_not_waiting(&s, pid).await;
         assert!(
-            s.profiles_of("a_first", op).await.is_empty(),
-            "{kind}: no profile from the aborted operation"
+            s.profiles_of(name, op).await.is_empty(),
+            "{kind} {name}: no profile from the aborted operation"
         );
         assert!(
-            s.scans_of("a_first", op)
+            s.scans_of(name, op)
                 .await
                 .iter()
                 .all(|r| r["result"] == "aborted"),
-            "{kind}: no scan result from the aborted operation"
+            "{kind} {name}: no scan result from the aborted operation"
         );
+        let id = s.id(name).await;
         assert!(
-            checks::anomalies(&s.api, a, &format!("&operation={op}&archived=include"))
+            checks::anomalies(&s.api, id, &format!("&operation={op}&archived=include"))
                 .await
                 .is_empty()
         );
@@ -147,7 +164,7 @@ async fn abort_cancels_lock_waits_on_the_server_and_sync_does_not_wait() {
 
     locker.batch_execute("ROLLBACK").await.unwrap();
     for kind in ["profile", "scan"] {
-        let done = s.run(kind, &["a_first"]).await;
+        let done = s.run(kind, &["a_first", "a_copy"]).await;
         assert_eq!(done["result"], "success", "{kind}: {done}");
         assert!(done["message"].is_null(), "{kind}: {done}");
     }
