@@ -77,7 +77,15 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::Pool(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("metadata store unavailable: {m}"),
+                format!(
+                    "metadata store unavailable: {m}; check that its PostgreSQL is running and retry"
+                ),
+            ),
+            e if e.is_unavailable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "metadata store unavailable: {e}; check that its PostgreSQL is running and retry"
+                ),
             ),
             other => ApiError::internal(other.to_string()),
         }

@@ -1,5 +1,6 @@
 //! The background operation runner: claims queued operations from the store (`FOR UPDATE SKIP LOCKED`), runs
-//! them with a heartbeat, honours abort requests between steps, and fails the runs whose server died.
+//! them holding the operation's advisory lock and beating a heartbeat, honours abort requests between steps,
+//! records each end even across a metadata store outage, and fails the runs whose server died.
 
 use crate::AppState;
 use assay_store::Viewer;
@@ -11,7 +12,13 @@ use tokio::task::JoinHandle;
 
 const IDLE_POLL: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(5);
-const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often a run whose lock session dropped tries to take its lock again.
+const RELOCK_EVERY: Duration = Duration::from_secs(1);
+/// Recording an operation's end is retried with backoff up to this pause between tries, for up to
+/// `FINISH_FOR` in all; past that the sweep ends the run once the store is back.
+const FINISH_BACKOFF_MAX: Duration = Duration::from_secs(5);
+const FINISH_FOR: Duration = Duration::from_secs(600);
 
 /// How an operation ended.
 struct Ending {
@@ -22,21 +29,14 @@ struct Ending {
 }
 
 /// Starts the runner; it stops claiming work when `shutdown` turns true and lets the running operation finish.
+/// The sweep of interrupted runs has a task of its own, so it goes on while this runner is busy.
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let worker = format!("assay-{}", uuid::Uuid::new_v4());
+    let sweeper = sweep(state.clone(), shutdown.clone());
     tokio::spawn(async move {
-        let mut last_sweep = tokio::time::Instant::now() - SWEEP_EVERY;
         loop {
             if *shutdown.borrow() {
                 break;
-            }
-            if last_sweep.elapsed() >= SWEEP_EVERY {
-                match state.store.fail_interrupted(STALE_AFTER_SECONDS).await {
-                    Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "OperationsInterrupted"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted operations"),
-                }
-                last_sweep = tokio::time::Instant::now();
             }
             match state.store.claim_operation(&worker).await {
                 Ok(Some(op)) => run(&state, op).await,
@@ -53,17 +53,56 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                 }
             }
         }
+        sweeper.abort();
+    })
+}
+
+/// Every `SWEEP_EVERY`, ends the runs whose runner is gone (their lock is free and their heartbeat stale),
+/// whichever server ran them.
+fn sweep(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match state.store.fail_interrupted(STALE_AFTER_SECONDS).await {
+                Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "OperationsInterrupted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted operations"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
     })
 }
 
 async fn run(state: &AppState, op: OperationRecord) {
     tracing::info!(operation_id = op.id, op_type = %op.op_type, datastore_id = op.datastore_id, "OperationStarted");
+    // the lock tells sweeps on every server sharing the store that this run is alive
+    let lock = match state.store.lock_operation(op.id, true).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(operation_id = op.id, error = %e, "cannot take the operation's lock yet; retrying");
+            None
+        }
+    };
     let beat = {
         let store = state.store.clone();
         let id = op.id;
         tokio::spawn(async move {
+            let mut lock = lock;
             loop {
-                tokio::time::sleep(HEARTBEAT).await;
+                let held = lock.as_ref().is_some_and(|l| l.is_held());
+                tokio::time::sleep(if held { HEARTBEAT } else { RELOCK_EVERY }).await;
+                if !lock.as_ref().is_some_and(|l| l.is_held()) {
+                    // the session ended (a metadata store restart): take the lock again before beating
+                    match store.lock_operation(id, false).await {
+                        Ok(Some(l)) => lock = Some(l),
+                        _ => continue,
+                    }
+                }
                 let _ = store.heartbeat(id).await;
             }
         })
@@ -89,25 +128,45 @@ async fn run(state: &AppState, op: OperationRecord) {
             status: json!({}),
         },
     };
+    record_end(state, op.id, &ending).await;
+    // the lock goes with the heartbeat task, once the end is recorded
     beat.abort();
-    let done = state
-        .store
-        .finish_operation(
-            op.id,
-            ending.result,
-            ending.message.as_deref(),
-            ending.detail.as_deref(),
-            &ending.status,
-        )
-        .await;
-    if let Err(e) = done {
-        tracing::error!(operation_id = op.id, error = %e, "cannot record the end of an operation");
-    }
     tracing::info!(
         operation_id = op.id,
         result = ending.result,
         "OperationFinished"
     );
+}
+
+/// Writes the end of a run, retrying with backoff while the metadata store is unreachable (a restart), so a run
+/// that finished during an outage is recorded once the store is back instead of staying `running`.
+async fn record_end(state: &AppState, id: i64, ending: &Ending) {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let done = state
+            .store
+            .finish_operation(
+                id,
+                ending.result,
+                ending.message.as_deref(),
+                ending.detail.as_deref(),
+                &ending.status,
+            )
+            .await;
+        match done {
+            Ok(()) => return,
+            Err(e) if e.is_unavailable() && started.elapsed() < FINISH_FOR => {
+                tracing::warn!(operation_id = id, error = %e, "cannot record the end of an operation yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(FINISH_BACKOFF_MAX);
+            }
+            Err(e) => {
+                tracing::error!(operation_id = id, error = %e, "cannot record the end of an operation");
+                return;
+            }
+        }
+    }
 }
 
 fn failure(message: String, status: Value) -> Ending {

@@ -61,8 +61,33 @@ fn op_of(r: &tokio_postgres::Row) -> OperationRecord {
     }
 }
 
-/// How long a running operation may go without a heartbeat before it counts as interrupted.
-pub const STALE_AFTER_SECONDS: f64 = 30.0;
+/// How long a running operation whose runner's lock is free may go without a heartbeat before it counts as
+/// interrupted. A live runner beats every 5 s and, when its lock session dropped (a metadata store restart),
+/// takes the lock again within a second of the store coming back, so twice the beat plus a margin is safe.
+pub const STALE_AFTER_SECONDS: f64 = 12.0;
+
+/// The class of the session-level advisory locks that runners hold on the operations they run (`'AsOp'`); the
+/// object is the operation id. The two-key form never collides with the one-key locks of migrations.
+const OPERATION_LOCK_CLASS: i32 = 0x4173_4f70;
+
+fn lock_key(id: i64) -> i32 {
+    // ids beyond 2^31 wrap; two runs 2^31 ids apart holding a lock at once is not a case that happens
+    (id.rem_euclid(i64::from(i32::MAX))) as i32
+}
+
+/// A session-level advisory lock on one operation, held on a connection of its own (taken out of the pool) for
+/// as long as the run lasts. The lock goes when this value is dropped or the session ends, so a sweep that can
+/// take the lock knows the runner is gone, whichever server ran it.
+pub struct OperationLock {
+    client: deadpool_postgres::ClientWrapper,
+}
+
+impl OperationLock {
+    /// Whether the session holding the lock is still open.
+    pub fn is_held(&self) -> bool {
+        !self.client.is_closed()
+    }
+}
 
 impl Store {
     pub async fn enqueue_operation(
@@ -157,12 +182,14 @@ impl Store {
         }
     }
 
-    /// Records progress and the heartbeat; returns whether an abort was requested.
+    /// Records progress and the heartbeat; returns whether the run must stop: an abort was requested, or the
+    /// run was ended meanwhile (a sweep took it for interrupted).
     pub async fn operation_progress(&self, id: i64, status: &Value) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let row = c
             .query_one(
-                "UPDATE operations SET status = $2, heartbeat = now() WHERE id = $1 RETURNING abort_requested",
+                "UPDATE operations SET status = $2, heartbeat = now() WHERE id = $1 \
+                 RETURNING abort_requested OR result <> 'running'",
                 &[&id, status],
             )
             .await?;
@@ -213,36 +240,102 @@ impl Store {
         self.operation(id, viewer).await
     }
 
-    /// Ends as failures the running operations whose runner stopped beating (a crash or a kill), and returns
-    /// their ids.
+    /// Takes the advisory lock of operation `id` on a session of its own. With `wait` it waits for the lock (a
+    /// sweep holds it only for one statement); without, it returns `None` when another session holds it.
+    pub async fn lock_operation(
+        &self,
+        id: i64,
+        wait: bool,
+    ) -> Result<Option<OperationLock>, StoreError> {
+        let client = deadpool_postgres::Object::take(self.client().await?);
+        if wait {
+            client
+                .execute(
+                    "SELECT pg_advisory_lock($1, $2)",
+                    &[&OPERATION_LOCK_CLASS, &lock_key(id)],
+                )
+                .await?;
+            return Ok(Some(OperationLock { client }));
+        }
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&OPERATION_LOCK_CLASS, &lock_key(id)],
+            )
+            .await?
+            .get(0);
+        Ok(got.then_some(OperationLock { client }))
+    }
+
+    /// Ends as failures the running operations whose runner is gone, and returns their ids: their heartbeat is
+    /// older than `stale_after_seconds` and their advisory lock is free (the runner's session ended: a crash, a
+    /// kill, a lost connection it did not re-establish). A live runner on any server sharing the store holds its
+    /// lock, so its run is left alone however slow its heartbeat. The sweep holds the lock while it writes, so a
+    /// runner reconnecting at that moment cannot take the run back.
     pub async fn fail_interrupted(&self, stale_after_seconds: f64) -> Result<Vec<i64>, StoreError> {
         let c = self.client().await?;
-        let rows = c
+        let candidates = c
             .query(
-                "UPDATE operations SET result = 'failure', end_time = now(), heartbeat = NULL, \
-                   message = 'interrupted by restart: the server running it stopped before it finished', \
-                   detail = 'interrupted by restart' \
-                 WHERE result = 'running' AND (heartbeat IS NULL OR heartbeat < now() - make_interval(secs => $1)) \
-                 RETURNING id",
+                "SELECT id FROM operations WHERE result = 'running' \
+                   AND (heartbeat IS NULL OR heartbeat < now() - make_interval(secs => $1)) ORDER BY id",
                 &[&stale_after_seconds],
             )
             .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let mut failed = Vec::new();
+        for row in candidates {
+            let id: i64 = row.get(0);
+            let key = lock_key(id);
+            let free: bool = c
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&OPERATION_LOCK_CLASS, &key],
+                )
+                .await?
+                .get(0);
+            if !free {
+                continue;
+            }
+            let updated = c
+                .execute(
+                    "UPDATE operations SET result = 'failure', end_time = now(), heartbeat = NULL, \
+                       message = 'interrupted by restart: the server running it stopped before it finished', \
+                       detail = 'interrupted by restart' \
+                     WHERE id = $1 AND result = 'running'",
+                    &[&id],
+                )
+                .await;
+            let unlocked = c
+                .execute(
+                    "SELECT pg_advisory_unlock($1, $2)",
+                    &[&OPERATION_LOCK_CLASS, &key],
+                )
+                .await;
+            if let Err(e) = unlocked {
+                // never hand a session that may still hold the lock back to the pool
+                drop(deadpool_postgres::Object::take(c));
+                return Err(e.into());
+            }
+            if updated? == 1 {
+                failed.push(id);
+            }
+        }
+        Ok(failed)
     }
 
-    /// Keeps the heartbeat of a running operation fresh.
-    /// Whether someone asked to abort the operation.
+    /// Whether the run must stop: someone asked to abort it, or it was ended meanwhile (a sweep took it for
+    /// interrupted while its runner was cut off from the store).
     pub async fn abort_requested(&self, id: i64) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let row = c
             .query_opt(
-                "SELECT abort_requested FROM operations WHERE id = $1",
+                "SELECT abort_requested OR result <> 'running' FROM operations WHERE id = $1",
                 &[&id],
             )
             .await?;
         Ok(row.is_some_and(|r| r.get(0)))
     }
 
+    /// Keeps the heartbeat of a running operation fresh.
     pub async fn heartbeat(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
         c.execute(

@@ -1,0 +1,546 @@
+//! Restarts with the real `assay serve`: a server SIGKILLed while a scan runs, started again on the same store
+//! (the interrupted run ends as a failure, the queue behind it runs, rescans add no duplicate anomalies, the store
+//! stays consistent), and a restart of the metadata cluster (a private one) while the server is idle and while an
+//! operation runs (503 JSON errors during the outage, then the server carries on without a restart and records
+//! the operation's end).
+
+mod common;
+
+use assay_store::cluster::{Cluster, ClusterOptions};
+use assay_testkit::TestPg;
+use common::{BIN, shop, tmp};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `assay serve` as a child process whose output lines are kept, so tests can wait for what it logs.
+struct Serve {
+    child: Child,
+    base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    // the child is waited for in Drop, which also runs when a test panics
+    #[allow(clippy::zombie_processes)]
+    fn start(args: &[&str]) -> (Serve, Option<String>) {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn assay serve");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = {
+                let l = lines.lock().unwrap();
+                let token = l
+                    .iter()
+                    .find_map(|x| x.trim().strip_prefix("API token: ").map(str::to_string));
+                l.iter()
+                    .find_map(|x| x.strip_prefix("Assay is listening on "))
+                    .map(|rest| (rest.split_whitespace().next().unwrap().to_string(), token))
+            };
+            if let Some((url, token)) = found {
+                let serve = Serve {
+                    child,
+                    base: format!("{url}/api"),
+                    lines,
+                };
+                return (serve, token);
+            }
+            assert!(Instant::now() < deadline, "assay serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
+    fn sigkill(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "assay serve stops cleanly on SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The API with the admin token.
+struct Http {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new(base: &str, token: &str) -> Http {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Http {
+            base: base.to_string(),
+            token: token.to_string(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{path}: the answer is not JSON: {text}"));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, b) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {b}");
+        b
+    }
+
+    async fn queue(&self, ds: i64, kind: &str) -> i64 {
+        self.ok("/operations/run", json!({"datastore_id": ds, "type": kind}))
+            .await["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Waits until the operation has an end time; returns it.
+    async fn wait(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (status, op) = self.get(&format!("/operations/{id}")).await;
+            if status == 200 && !op["end_time"].is_null() {
+                return op;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operation {id} did not end: {op}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Polls `cond` every 100 ms for up to `secs` seconds; panics with `what` when it never holds.
+async fn until<F: std::future::Future<Output = bool>>(secs: u64, what: &str, cond: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The shop source plus `sales.slow`, a view that sleeps `secs` seconds per read while `sales.ctl.slow` is on.
+/// Returns (database, reader).
+async fn slow_source(pg: &TestPg, secs: u32) -> (String, String) {
+    let (db, reader, _) = shop(pg).await;
+    pg.superuser(&db)
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE sales.ctl (slow boolean NOT NULL); INSERT INTO sales.ctl VALUES (false);
+             CREATE VIEW sales.slow AS SELECT o.id, o.total FROM sales.orders o,
+               (SELECT pg_sleep(CASE WHEN c.slow THEN {secs} ELSE 0 END) FROM sales.ctl c) s;
+             GRANT SELECT ON sales.ctl, sales.slow TO {reader};"
+        ))
+        .await
+        .unwrap();
+    (db, reader)
+}
+
+async fn set_slow(pg: &TestPg, db: &str, on: bool) {
+    pg.superuser(db)
+        .await
+        .execute("UPDATE sales.ctl SET slow = $1", &[&on])
+        .await
+        .unwrap();
+}
+
+/// Sessions of the source sleeping in the slow view.
+async fn sleeping(pg: &TestPg, db: &str) -> i64 {
+    pg.superuser("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'PgSleep'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A connection and a synced datastore over the source; returns the datastore id.
+async fn datastore(http: &Http, pg: &TestPg, db: &str, reader: &str) -> i64 {
+    let c = http
+        .ok(
+            "/connections",
+            json!({"type": "postgresql", "name": "restart-src", "host": "127.0.0.1",
+                                   "port": pg.port(), "username": reader, "password": "readerpw"}),
+        )
+        .await;
+    let ds = http
+        .ok(
+            "/datastores",
+            json!({"name": "restart", "connection_id": c["id"], "database": db,
+                                  "schema": "sales", "trigger_sync": false}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let sync = http.queue(ds, "sync").await;
+    assert_eq!(http.wait(sync).await["result"], "success");
+    ds
+}
+
+async fn container(http: &Http, ds: i64, name: &str) -> i64 {
+    let (_, list) = http
+        .get(&format!("/containers/listing?datastore={ds}"))
+        .await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {list}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Store consistency: every anomaly has its failed checks, every ended operation has an end time, none is left
+/// running, and no two open anomalies share a fingerprint. Returns the open anomaly ids.
+async fn consistent(meta: &tokio_postgres::Client) -> Vec<i64> {
+    let count =
+        |sql: &'static str| async move { meta.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) };
+    assert_eq!(
+        count("SELECT count(*) FROM anomalies a WHERE NOT EXISTS (SELECT 1 FROM anomaly_checks k WHERE k.anomaly_id = a.id)").await,
+        0,
+        "an anomaly without its failed checks"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM operations WHERE result NOT IN ('queued', 'running') AND end_time IS NULL").await,
+        0,
+        "an ended operation without an end time"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM operations WHERE result = 'running'").await,
+        0,
+        "an operation left running"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM (SELECT 1 FROM anomalies WHERE archived_at IS NULL GROUP BY container_id, fingerprint HAVING count(*) > 1) d").await,
+        0,
+        "two open anomalies with one fingerprint"
+    );
+    meta.query(
+        "SELECT id FROM anomalies WHERE archived_at IS NULL ORDER BY id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+async fn result_of(meta: &tokio_postgres::Client, id: i64) -> String {
+    meta.query_one("SELECT result FROM operations WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_fails_its_interrupted_run_and_the_queue_runs_after_restart() {
+    let pg = TestPg::shared();
+    let meta_db = pg.create_database("restartmeta").await;
+    let (db, reader) = slow_source(pg, 120).await;
+    let data = tmp("restart-data");
+    let url = pg.superuser_url(&meta_db);
+    let args = [
+        "--metadata-url",
+        url.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let (mut server, token) = Serve::start(&args);
+    let token = token.expect("first start prints a token");
+    let http = Http::new(&server.base, &token);
+    let ds = datastore(&http, pg, &db, &reader).await;
+    let orders = container(&http, ds, "orders").await;
+    let slow = container(&http, ds, "slow").await;
+    for (c, value) in [(orders, 45), (slow, 48)] {
+        http.ok("/quality-checks", json!({"container_id": c, "rule": "maxValue", "fields": ["total"],
+                                          "description": "totals stay small", "properties": {"value": value}}))
+            .await;
+    }
+
+    set_slow(pg, &db, true).await;
+    let interrupted = http.queue(ds, "scan").await;
+    let profile = http.queue(ds, "profile").await;
+    let rescan = http.queue(ds, "scan").await;
+    until(60, "the scan reads the slow view", || async {
+        sleeping(pg, &db).await > 0
+    })
+    .await;
+    // another server's sweep leaves a live run alone, even with its heartbeat long stale: the runner holds the
+    // run's lock
+    let meta = pg.superuser(&meta_db).await;
+    meta.execute(
+        "UPDATE operations SET heartbeat = now() - interval '1 hour' WHERE id = $1",
+        &[&interrupted],
+    )
+    .await
+    .unwrap();
+    let other = assay_store::Store::open(
+        &url,
+        assay_store::crypto::Cipher::load_or_create(&data.join("secret.key")).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        other.fail_interrupted(0.0).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(result_of(&meta, interrupted).await, "running");
+    // as fresh as a beat just before the crash, so the recovery time below is the worst case
+    meta.execute(
+        "UPDATE operations SET heartbeat = now() WHERE id = $1",
+        &[&interrupted],
+    )
+    .await
+    .unwrap();
+    server.sigkill();
+    let killed_at = Instant::now();
+    set_slow(pg, &db, false).await;
+    pg.superuser("postgres")
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'PgSleep'",
+            &[&db],
+        )
+        .await
+        .unwrap();
+    assert_eq!(result_of(&meta, interrupted).await, "running");
+    assert_eq!(result_of(&meta, profile).await, "queued");
+    assert_eq!(result_of(&meta, rescan).await, "queued");
+
+    let (server, token) = Serve::start(&args);
+    assert!(token.is_none(), "the admin exists already");
+    let http = Http::new(&server.base, &http.token);
+    let op = http.wait(interrupted).await;
+    let recovered = killed_at.elapsed();
+    assert_eq!(op["result"], "failure", "{op}");
+    assert!(
+        op["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by restart"),
+        "{op}"
+    );
+    assert!(server.logged("OperationsInterrupted"));
+    assert_eq!(http.wait(profile).await["result"], "success");
+    assert_eq!(http.wait(rescan).await["result"], "success");
+    // the interrupted scan committed nothing for the container it was reading
+    let partial: i64 = meta
+        .query_one(
+            "SELECT count(*) FROM anomalies WHERE operation_id = $1 AND container_id = $2",
+            &[&interrupted, &slow],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(partial, 0);
+    let open = consistent(&meta).await;
+    assert!(!open.is_empty(), "the checks fail on both containers");
+    // a further scan finds the same anomalies: they come back as archived duplicates, none opens twice
+    let again = http.queue(ds, "scan").await;
+    assert_eq!(http.wait(again).await["result"], "success");
+    assert_eq!(
+        consistent(&meta).await,
+        open,
+        "rescans add no open anomalies"
+    );
+    let dupes: i64 = meta
+        .query_one(
+            "SELECT count(*) FROM anomalies WHERE operation_id = $1 AND status = 'Duplicate'",
+            &[&again],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        dupes as usize,
+        open.len(),
+        "each open anomaly found again once"
+    );
+    println!(
+        "interrupted run ended {:.1} s after the kill",
+        recovered.as_secs_f64()
+    );
+    server.stop();
+}
+
+/// A private PostgreSQL cluster for the metadata store (it gets restarted), removed when dropped.
+struct MetaCluster(Cluster);
+
+impl MetaCluster {
+    fn start() -> MetaCluster {
+        let dir = std::env::temp_dir().join(assay_testkit::unique("assay-restart-meta"));
+        let opts = ClusterOptions {
+            dir: dir.clone(),
+            superuser_password: "metapw".into(),
+            hba: None,
+            extra_conf: vec!["fsync = off".into()],
+        };
+        let c = Cluster::open_or_init(&opts).expect("init the metadata cluster");
+        c.hand_over(&dir).unwrap();
+        c.start().expect("start the metadata cluster");
+        MetaCluster(c)
+    }
+}
+
+impl Drop for MetaCluster {
+    fn drop(&mut self) {
+        let _ = self.0.stop_immediate();
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
+}
+
+/// During an outage the API answers 503 with a JSON detail naming the metadata store.
+async fn unavailable(http: &Http, path: &str) {
+    let (status, body) = http.get(path).await;
+    assert_eq!(status, 503, "{path}: {body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("metadata store unavailable") && !detail.contains("metapw"),
+        "{detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
+    let pg = TestPg::shared();
+    let cluster = MetaCluster::start();
+    let (admin, conn) =
+        tokio_postgres::connect(&cluster.0.superuser_url("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute("CREATE DATABASE assay").await.unwrap();
+    drop(admin);
+    let (db, reader) = slow_source(pg, 3).await;
+    let data = tmp("restart-meta-data");
+    let url = cluster.0.superuser_url("assay");
+    let (server, token) = Serve::start(&[
+        "--metadata-url",
+        url.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let http = Http::new(&server.base, &token.unwrap());
+    let ds = datastore(&http, pg, &db, &reader).await;
+
+    // idle: the outage answers 503, and the first request after it succeeds without a server restart
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    unavailable(&http, "/operations").await;
+    unavailable(&http, &format!("/datastores/{ds}")).await;
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.start())
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, body) = http.get(&format!("/datastores/{ds}")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // busy: the store goes away while a profile reads the slow view and comes back after it finished reading
+    set_slow(pg, &db, true).await;
+    let profile = http.queue(ds, "profile").await;
+    until(60, "the profile reads the slow view", || async {
+        sleeping(pg, &db).await > 0
+    })
+    .await;
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    unavailable(&http, &format!("/operations/{profile}")).await;
+    until(60, "the runner tries to record the end", || async {
+        server.logged("cannot record the end of an operation yet")
+    })
+    .await;
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.start())
+        .await
+        .unwrap()
+        .unwrap();
+    let op = http.wait(profile).await;
+    println!(
+        "the profile cut off by the outage ended {}: {}",
+        op["result"], op["message"]
+    );
+    assert!(
+        op["result"] == "failure" || op["result"] == "success",
+        "{op}"
+    );
+    assert!(
+        !op["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted by restart"),
+        "the runner recorded its own end, not a sweep: {op}"
+    );
+    // the runner goes on claiming work
+    set_slow(pg, &db, false).await;
+    let sync = http.queue(ds, "sync").await;
+    assert_eq!(http.wait(sync).await["result"], "success");
+    let (meta, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    consistent(&meta).await;
+    server.stop();
+}
