@@ -227,4 +227,32 @@ async fn sessions_get_timeouts_and_a_roles_lock_timeout_names_the_lock() {
         assert_eq!(done["result"], "success", "{kind}: {done}");
         assert!(done["message"].is_null(), "{kind}: {done}");
     }
+
+    // the role's statement_timeout ends a read that runs too long, with the setting named
+    s.su()
+        .await
+        .batch_execute(&format!(
+            "ALTER ROLE {} SET statement_timeout = '300ms'",
+            s.reader
+        ))
+        .await
+        .unwrap();
+    for kind in ["profile", "scan"] {
+        let done = s.run(kind, &["m_slow", "z_last"]).await;
+        assert_eq!(done["result"], "success", "{kind}: {done}");
+        let failed = container(&done, "m_slow");
+        assert_eq!(failed["result"], "failure", "{kind}: {done}");
+        let msg = message(failed);
+        assert!(
+            msg.contains("57014")
+                && msg.contains("statement timeout")
+                && msg.contains("raise statement_timeout"),
+            "{kind}: {msg}"
+        );
+        assert_eq!(
+            container(&done, "z_last")["result"],
+            "success",
+            "{kind}: {done}"
+        );
+    }
 }
