@@ -101,7 +101,7 @@ async fn a_killed_backend_mid_scan_fails_only_that_container() {
     checks_on(&s).await;
     let op = s.start("scan", &ALL).await;
     s.until_active("SELECT count(*)%\"m_slow\"%").await;
-    assert_eq!(s.kill("SELECT count(*)%\"m_slow\"%").await, 1);
+    assert!(s.kill("SELECT count(*)%\"m_slow\"%").await >= 1);
     let done = s.api.wait(op).await;
     assert_eq!(done["result"], "success", "{done}");
     let m = container(&done, "m_slow");
