@@ -49,7 +49,43 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 e.column()
             ))
         })?;
+        if let Some(at) = nul_at(&value, "") {
+            return Err(ApiError::invalid(format!(
+                "the body holds a NUL character (\\u0000) in {at}; PostgreSQL stores no text with it"
+            )));
+        }
         Ok(JsonBody(Some(value)))
+    }
+}
+
+/// Where the first string (key or value) with a NUL character is, as a path like `properties.list[2]`.
+fn nul_at(v: &Value, at: &str) -> Option<String> {
+    let name = |at: &str| {
+        if at.is_empty() {
+            "the body".to_string()
+        } else {
+            at.to_string()
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(name(at)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, &format!("{at}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(format!("a key of {}", name(at)))
+            } else {
+                nul_at(x, &path)
+            }
+        }),
+        _ => None,
     }
 }
 

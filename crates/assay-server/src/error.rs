@@ -75,6 +75,15 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::Invalid(m) => ApiError::invalid(m),
+            StoreError::Db(e) if e.code().is_some_and(|c| c.code().starts_with("22")) => {
+                let why = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string());
+                ApiError::invalid(format!(
+                    "a value of the request cannot be stored: {why}; send a smaller or plainer value"
+                ))
+            }
             StoreError::Pool(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(

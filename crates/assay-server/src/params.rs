@@ -38,6 +38,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .await
             .unwrap_or(RawQuery(None));
         let pairs = q.map(|q| form_urlencoded_pairs(&q)).unwrap_or_default();
+        if let Some((k, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::invalid(format!(
+                "query parameter {}: contains a NUL character (%00), which no field can hold",
+                k.replace('\0', "%00")
+            )));
+        }
         Ok(Params(pairs))
     }
 }
@@ -154,6 +163,12 @@ impl Params {
                 "query parameter size: must be between 1 and {MAX_SIZE}"
             )));
         }
+        // the offset (page - 1) * size must be a number PostgreSQL can take
+        if (page - 1).checked_mul(size).is_none() {
+            return Err(ApiError::invalid(format!(
+                "query parameter page: {page} is past any possible result at size {size}"
+            )));
+        }
         Ok((page, size))
     }
 }
@@ -179,6 +194,11 @@ mod tests {
             (2, 100)
         );
         assert!(Params(form_urlencoded_pairs("page=x")).page().is_err());
+        assert!(
+            Params(form_urlencoded_pairs("page=9223372036854775807&size=2"))
+                .page()
+                .is_err()
+        );
         assert_eq!(decode("%zz%4"), "%zz%4");
     }
 }

@@ -473,12 +473,24 @@ pub async fn create_template(
         .cloned()
         .unwrap_or(json!({}));
     let tags = map.get("tags").and_then(strings).unwrap_or_default();
+    let coverage = match map.get("coverage") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64() {
+            Some(c) if (0.0..=1.0).contains(&c) => Some(c),
+            _ => {
+                return Err(ApiError::fields(vec![FieldError::new(
+                    "coverage",
+                    "must be a number between 0 and 1",
+                )]));
+            }
+        },
+    };
     let new_id = s
         .store
         .create_template(
             rule,
             map.get("description").and_then(Value::as_str).unwrap_or(""),
-            map.get("coverage").and_then(Value::as_f64),
+            coverage,
             map.get("filter").and_then(Value::as_str),
             &properties,
             &tags,
