@@ -218,7 +218,9 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let cid = id(&raw, "connection")?;
     let current = changeable(&s, &u, cid, "change").await?;
-    let spec = parse_spec(&body.object()?, Some(&current.spec))?;
+    let map = body.object()?;
+    let spec = parse_spec(&map, Some(&current.spec))?;
+    secrets_stay_home(&map, &current.spec, &spec)?;
     let rec = s.store.update_connection(cid, &spec).await?;
     Ok(Json(views::connection(&rec)))
 }
@@ -232,6 +234,50 @@ pub async fn delete(
     changeable(&s, &u, cid, "delete").await?;
     s.store.delete_connection(cid).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stored secrets go only where they were saved for: moving a connection to another host or port needs its
+/// password again (a literal one, or the secrets manager's credentials payload again), and pointing the secrets
+/// manager at another login or secret URL needs the credentials payload again. Otherwise an edit or a test with
+/// overrides could send them to a server of the editor's choosing.
+fn secrets_stay_home(
+    map: &Map<String, Value>,
+    old: &ConnectionSpec,
+    new: &ConnectionSpec,
+) -> Result<(), ApiError> {
+    let payload_given = map
+        .get("secrets_manager")
+        .and_then(|sm| sm.get("credentials_payload"))
+        .is_some_and(|p| !p.is_null());
+    let literal_password = map
+        .get("password")
+        .and_then(Value::as_str)
+        .is_some_and(|p| !p.contains("${"));
+    let mut errors = Vec::new();
+    let moved = new.host != old.host || new.port.as_text() != old.port.as_text();
+    if moved && old.password.is_some() && !literal_password && !payload_given {
+        errors.push(FieldError::new(
+            "password",
+            "give the password again when changing the host or port: the stored one (or the secret it refers \
+             to) is only sent to the host and port it was saved for",
+        ));
+    }
+    if let (Some(o), Some(n)) = (&old.secrets_manager, &new.secrets_manager)
+        && (o.login_url != n.login_url || o.secret_url != n.secret_url)
+        && o.credentials_payload.is_some()
+        && !payload_given
+    {
+        errors.push(FieldError::new(
+            "secrets_manager.credentials_payload",
+            "give the credentials payload again when changing the login or secret URL: the stored one is only \
+             sent to the URLs it was saved for",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::fields(errors))
+    }
 }
 
 /// The connection, if `u` may change it: a connection other teams' datastores also use is an admin's to
@@ -283,6 +329,7 @@ pub async fn test(
         s.store.connection_for(cid, &u.viewer()).await?.0
     };
     let spec = parse_spec(&map, Some(&current.spec))?;
+    secrets_stay_home(&map, &current.spec, &spec)?;
     let first_db = match current.datastores.first() {
         Some(d) => s
             .store
