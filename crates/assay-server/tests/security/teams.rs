@@ -1,0 +1,851 @@
+//! Team isolation on every route: team B's datastores, containers, checks, anomalies, profiles, computed
+//! tables and fields, enrichment links and operations (made by real sync, profile, scan and export runs) are
+//! reached by a member of team A through every route of the OpenAPI route table, with B's ids in paths, query
+//! parameters and bodies. Each answers 404 (or an empty list, or 403 for admin-only routes), no body carries
+//! anything of B's, and B's records are the same afterwards. A route the table gains later fails the test until
+//! it is classified here. The web UI's pages with B's ids are 404s too; a `Public` datastore is visible.
+
+use super::{Recorder, route_table};
+use crate::common::Api;
+use assay_testkit::TestPg;
+use serde_json::{Value, json};
+
+/// Everything of B's is named with this marker, and nothing else is.
+const MARK: &str = "bravo";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// 404 with a JSON detail.
+    NotFound,
+    /// A reference in a query or body to a record A cannot see: refused as if it did not exist (404 or 422).
+    Refused,
+    /// A list filtered by B's id: empty (or 404 for a listing of one datastore).
+    Empty,
+    /// Admin-only: 403.
+    Forbidden,
+    /// Not team-scoped (the user directory, tags, templates, the rule catalogue): anything but a server error,
+    /// and nothing of B's in the answer.
+    Global,
+}
+
+struct Case {
+    method: String,
+    path: String,
+    body: Option<Value>,
+    expect: Expect,
+}
+
+#[derive(Clone, Copy)]
+struct Ids {
+    a_ds: i64,
+    a_enr: i64,
+    a_container: i64,
+    b_conn: i64,
+    b_ds: i64,
+    b_enr: i64,
+    b_container: i64,
+    b_computed: i64,
+    b_field: i64,
+    b_computed_field: i64,
+    b_check: i64,
+    b_anomaly: i64,
+    b_op: i64,
+    b_profile: i64,
+    team_b: i64,
+    alice: i64,
+    bob: i64,
+}
+
+/// The cases of one route of the table; `None` when the route is not classified.
+fn cases(method: &str, template: &str, i: &Ids, a_db: &str) -> Option<Vec<Case>> {
+    use Expect::*;
+    let case = |path: String, body: Option<Value>, expect: Expect| Case {
+        method: method.to_string(),
+        path,
+        body,
+        expect,
+    };
+    let each = |ids: &[i64], param: &str, body: Option<Value>, expect: Expect| -> Vec<Case> {
+        ids.iter()
+            .map(|id| {
+                case(
+                    template.replace(param, &id.to_string()),
+                    body.clone(),
+                    expect,
+                )
+            })
+            .collect()
+    };
+    let b_datastores = [i.b_ds, i.b_enr];
+    let b_containers = [i.b_container, i.b_computed];
+    let run = |ds: i64| -> Vec<Case> {
+        ["sync", "profile", "scan", "export", "materialize"]
+            .iter()
+            .map(|t| {
+                case(
+                    template.to_string(),
+                    Some(json!({"datastore_id": ds, "type": t, "asset_type": "anomalies"})),
+                    Refused,
+                )
+            })
+            .collect()
+    };
+    let v = match (method, template) {
+        ("GET", "/status" | "/health" | "/openapi.json" | "/quality-checks/spec") => {
+            vec![case(template.into(), None, Global)]
+        }
+        ("POST", "/auth/login") => vec![case(
+            template.into(),
+            Some(json!({"username": "alice", "password": "alice-password"})),
+            Global,
+        )],
+        (
+            "GET",
+            "/connections" | "/datastores" | "/containers" | "/users" | "/teams" | "/global-tags",
+        ) => {
+            vec![case(format!("{template}?size=500"), None, Global)]
+        }
+        ("GET", "/users/me") => vec![case(template.into(), None, Global)],
+        ("GET", "/users/{user_id}") => each(&[i.alice, i.bob], "{user_id}", None, Global),
+        ("GET", "/teams/{team_id}") => each(&[i.team_b], "{team_id}", None, Global),
+        ("POST", "/connections") => vec![case(
+            template.into(),
+            Some(Api::conn_body("alpha-own-conn", "alpha_nobody", "alpha-pw")),
+            Global,
+        )],
+        ("POST", "/connections/test") => vec![case(template.into(), Some(json!({})), Global)],
+        ("GET" | "DELETE", "/connections/{connection_id}") => {
+            each(&[i.b_conn], "{connection_id}", None, NotFound)
+        }
+        ("PUT", "/connections/{connection_id}") => each(
+            &[i.b_conn],
+            "{connection_id}",
+            Some(json!({"host": "alpha.invalid", "password": "alpha-chosen"})),
+            NotFound,
+        ),
+        ("POST", "/connections/{connection_id}/test") => each(
+            &[i.b_conn],
+            "{connection_id}",
+            Some(json!({"host": "127.0.0.1", "database": a_db})),
+            NotFound,
+        ),
+        ("POST", "/datastores") => vec![case(
+            template.into(),
+            Some(
+                json!({"name": "alpha-borrowed", "connection_id": i.b_conn, "database": a_db,
+                        "schema": "public", "teams": ["TeamA"], "trigger_sync": false}),
+            ),
+            Refused,
+        )],
+        ("POST", "/datastores/connection") => vec![case(
+            template.into(),
+            Some(json!({"connection_id": i.b_conn, "database": a_db, "schema": "public"})),
+            Refused,
+        )],
+        ("GET" | "DELETE", "/datastores/{datastore_id}")
+        | ("POST", "/datastores/{datastore_id}/connection")
+        | ("GET", "/datastores/{datastore_id}/schemas")
+        | ("DELETE", "/datastores/{datastore_id}/enrichment")
+        | ("GET" | "DELETE", "/datastores/{datastore_id}/enrichment-tables") => {
+            each(&b_datastores, "{datastore_id}", None, NotFound)
+        }
+        ("PUT", "/datastores/{datastore_id}") => each(
+            &b_datastores,
+            "{datastore_id}",
+            Some(json!({"description": "alpha was here", "teams": ["TeamA"]})),
+            NotFound,
+        ),
+        ("PATCH", "/datastores/{datastore_id}/enrichment/{enrichment_id}") => vec![
+            case(
+                format!("/datastores/{}/enrichment/{}", i.b_ds, i.a_enr),
+                None,
+                NotFound,
+            ),
+            case(
+                format!("/datastores/{}/enrichment/{}?prefix=alpha", i.a_ds, i.b_enr),
+                None,
+                NotFound,
+            ),
+        ],
+        ("GET", "/containers/listing") => vec![case(
+            format!("{template}?datastore={}", i.b_ds),
+            None,
+            Empty,
+        )],
+        ("GET", "/containers/{container_id}")
+        | ("GET", "/containers/{container_id}/fields")
+        | ("GET", "/containers/{container_id}/field-profiles")
+        | ("GET", "/containers/{container_id}/profiles")
+        | ("GET", "/containers/{container_id}/scans")
+        | ("DELETE", "/containers/{container_id}") => {
+            each(&b_containers, "{container_id}", None, NotFound)
+        }
+        ("PUT", "/containers/{container_id}") => each(
+            &b_containers,
+            "{container_id}",
+            Some(json!({"description": "alpha was here", "tags": []})),
+            NotFound,
+        ),
+        ("POST", "/containers") => vec![
+            case(
+                template.into(),
+                Some(
+                    json!({"container_type": "computed_table", "name": "alpha_peek", "datastore_id": i.b_ds,
+                            "query": "SELECT 1 AS one"}),
+                ),
+                Refused,
+            ),
+            case(
+                template.into(),
+                Some(
+                    json!({"container_type": "computed_join", "name": "alpha_join",
+                            "left_container_id": i.a_container, "right_container_id": i.b_container,
+                            "left_join_field_name": "id", "right_join_field_name": "id",
+                            "select_clause": "left_id"}),
+                ),
+                Refused,
+            ),
+        ],
+        ("PATCH", "/containers") => vec![case(
+            template.into(),
+            Some(json!([{"id": i.a_container, "description": "alpha"},
+                        {"id": i.b_container, "description": "alpha was here"}])),
+            Refused,
+        )],
+        ("POST", "/containers/validate") => vec![case(
+            template.into(),
+            Some(
+                json!({"container": {"container_type": "computed_table", "name": "alpha_peek",
+                                      "datastore_id": i.b_ds, "query": "SELECT 1 AS one"}}),
+            ),
+            Refused,
+        )],
+        ("POST", "/computed-fields") => vec![case(
+            template.into(),
+            Some(
+                json!({"container_id": i.b_container, "name": "alpha_cf", "transformation": "customExpression",
+                        "properties": {"column_expression": "1"}}),
+            ),
+            Refused,
+        )],
+        ("PUT", "/computed-fields/{field_id}") => each(
+            &[i.b_computed_field],
+            "{field_id}",
+            Some(
+                json!({"name": "alpha_cf", "transformation": "customExpression",
+                        "properties": {"column_expression": "2"}}),
+            ),
+            NotFound,
+        ),
+        ("DELETE", "/computed-fields/{field_id}") => {
+            each(&[i.b_computed_field], "{field_id}", None, NotFound)
+        }
+        ("POST", "/global-tags") => vec![case(
+            template.into(),
+            Some(json!({"name": "alpha-tag"})),
+            Global,
+        )],
+        ("GET" | "DELETE", "/global-tags/{tag_name}") => {
+            vec![case(
+                template.replace("{tag_name}", "alpha-tag"),
+                None,
+                Global,
+            )]
+        }
+        ("POST", "/quality-check-templates") => vec![case(
+            template.into(),
+            Some(json!({"rule": "notNull", "description": "alpha template"})),
+            Global,
+        )],
+        ("GET", "/field-profiles") => vec![
+            case(
+                format!("{template}?container={}", i.b_container),
+                None,
+                Empty,
+            ),
+            case(format!("{template}?datastore={}", i.b_ds), None, Empty),
+            case(
+                format!("{template}?profile_id={}", i.b_profile),
+                None,
+                Empty,
+            ),
+        ],
+        ("GET", "/quality-checks") => vec![
+            case(format!("{template}?datastore={}", i.b_ds), None, Empty),
+            case(
+                format!("{template}?container={}", i.b_container),
+                None,
+                Empty,
+            ),
+        ],
+        ("POST", "/quality-checks") => vec![case(
+            template.into(),
+            Some(
+                json!({"container_id": i.b_container, "rule": "notNull", "fields": ["id"],
+                        "description": "alpha check", "properties": {}}),
+            ),
+            Refused,
+        )],
+        ("DELETE", "/quality-checks") => vec![case(
+            template.into(),
+            Some(json!([{"id": i.b_check, "archive": false}])),
+            Refused,
+        )],
+        ("GET" | "DELETE", "/quality-checks/{check_id}")
+        | ("GET", "/quality-checks/{check_id}/metrics") => {
+            each(&[i.b_check], "{check_id}", None, NotFound)
+        }
+        ("PUT", "/quality-checks/{check_id}") => each(
+            &[i.b_check],
+            "{check_id}",
+            Some(json!({"description": "alpha was here"})),
+            NotFound,
+        ),
+        ("GET", "/anomalies") => vec![
+            case(format!("{template}?datastore={}", i.b_ds), None, Empty),
+            case(
+                format!("{template}?container={}", i.b_container),
+                None,
+                Empty,
+            ),
+            case(
+                format!("{template}?quality_check={}", i.b_check),
+                None,
+                Empty,
+            ),
+            case(format!("{template}?operation={}", i.b_op), None, Empty),
+        ],
+        ("PATCH", "/anomalies") => vec![case(
+            template.into(),
+            Some(json!([{"id": i.b_anomaly, "status": "Acknowledged"}])),
+            Refused,
+        )],
+        ("DELETE", "/anomalies") => vec![case(
+            template.into(),
+            Some(json!([{"id": i.b_anomaly, "archive": false}])),
+            Refused,
+        )],
+        ("GET" | "DELETE", "/anomalies/{anomaly_id}") => {
+            each(&[i.b_anomaly], "{anomaly_id}", None, NotFound)
+        }
+        ("GET", "/anomalies/{anomaly_id}/source-records") => vec![
+            case(
+                format!("/anomalies/{}/source-records", i.b_anomaly),
+                None,
+                NotFound,
+            ),
+            case(
+                format!(
+                    "/anomalies/{}/source-records?source=enrichment",
+                    i.b_anomaly
+                ),
+                None,
+                NotFound,
+            ),
+        ],
+        ("PUT", "/anomalies/{anomaly_id}") => each(
+            &[i.b_anomaly],
+            "{anomaly_id}",
+            Some(json!({"status": "Acknowledged"})),
+            NotFound,
+        ),
+        ("POST", "/export/anomalies" | "/export/checks" | "/export/field-profiles") => vec![case(
+            format!("{template}?datastore={}", i.b_ds),
+            None,
+            NotFound,
+        )],
+        ("POST", "/export/check-templates") => vec![case(
+            format!("{template}?enrich_datastore_id={}", i.b_enr),
+            None,
+            NotFound,
+        )],
+        ("GET", "/operations") => vec![case(
+            format!("{template}?datastore={}", i.b_ds),
+            None,
+            Empty,
+        )],
+        ("POST", "/operations/run") => run(i.b_ds).into_iter().chain(run(i.b_enr)).collect(),
+        ("GET", "/operations/{operation_id}") | ("PUT", "/operations/abort/{operation_id}") => {
+            each(&[i.b_op], "{operation_id}", None, NotFound)
+        }
+        ("POST", "/users") => vec![case(
+            template.into(),
+            Some(
+                json!({"username": "alpha-made", "password": "alpha-made-pw", "teams": ["TeamB"]}),
+            ),
+            Forbidden,
+        )],
+        ("POST", "/teams") => vec![case(
+            template.into(),
+            Some(json!({"name": "alpha-team"})),
+            Forbidden,
+        )],
+        ("POST", "/teams/{team_id}/members") => each(
+            &[i.team_b],
+            "{team_id}",
+            Some(json!({"user_id": i.alice})),
+            Forbidden,
+        ),
+        ("POST", "/tokens") => vec![case(
+            template.into(),
+            Some(json!({"user_id": i.bob, "name": "alpha-borrowed"})),
+            Forbidden,
+        )],
+        _ => return None,
+    };
+    Some(v)
+}
+
+/// What an admin reads of B's records: compared before and after A's requests.
+async fn snapshot(api: &Api, i: &Ids) -> Vec<String> {
+    let mut paths = vec![
+        format!("/datastores/{}", i.b_ds),
+        format!("/datastores/{}", i.b_enr),
+        format!("/connections/{}", i.b_conn),
+        format!("/containers?datastore={}&size=500", i.b_ds),
+        format!("/containers/{}/fields", i.b_container),
+        format!("/containers/{}/field-profiles", i.b_container),
+        format!("/containers/{}/profiles", i.b_container),
+        format!("/containers/{}/scans", i.b_container),
+        format!("/quality-checks?datastore={}&size=500", i.b_ds),
+        format!("/quality-checks/{}/metrics", i.b_check),
+        format!("/anomalies?datastore={}&size=500", i.b_ds),
+        format!("/anomalies/{}/source-records", i.b_anomaly),
+        format!("/operations?datastore={}&size=500", i.b_ds),
+        format!("/operations?datastore={}&size=500", i.b_enr),
+        format!("/datastores/{}/enrichment-tables", i.b_enr),
+        format!("/teams/{}", i.team_b),
+        "/global-tags?size=500".to_string(),
+    ];
+    paths.extend([i.b_container, i.b_computed].map(|c| format!("/containers/{c}")));
+    let mut out = Vec::new();
+    for p in paths {
+        let r = api.get(&p).await;
+        assert_eq!(r.status, 200, "admin reads {p}: {}", r.body);
+        out.push(format!("{p}: {}", r.body));
+    }
+    // the stored connection, secrets included (compared, never printed)
+    let spec = api.state.store.connection(i.b_conn).await.unwrap().spec;
+    out.push(format!(
+        "{:?}",
+        spec.password == Some("bravo-reader-pw".into())
+    ));
+    out.push(format!(
+        "{} {} {}",
+        spec.host,
+        spec.username,
+        spec.port.as_text()
+    ));
+    out
+}
+
+async fn source(prefix: &str, schema: &str, table: &str, pw: &str) -> (String, String, String) {
+    let pg = TestPg::shared();
+    let db = pg.create_database(prefix).await;
+    let reader = assay_testkit::unique(&format!("{prefix}_r"));
+    let writer = assay_testkit::unique(&format!("{prefix}_w"));
+    pg.create_role(&reader, pw).await;
+    pg.create_role(&writer, &format!("{pw}-w")).await;
+    pg.superuser(&db)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; CREATE SCHEMA {schema}_enrich;
+             CREATE TABLE {schema}.{table} (id int PRIMARY KEY, note text, updated_at timestamptz);
+             INSERT INTO {schema}.{table} SELECT i, CASE WHEN i % 5 = 0 THEN NULL ELSE 'n' || i END,
+                    timestamptz '2024-01-01' + i * interval '1 hour' FROM generate_series(1, 50) i;
+             GRANT USAGE ON SCHEMA {schema} TO {reader}; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader};
+             GRANT USAGE, CREATE ON SCHEMA {schema}_enrich TO {writer}; ANALYZE;"
+        ))
+        .await
+        .unwrap();
+    (db, reader, writer)
+}
+
+fn id(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+async fn done(api: &Api, ds: i64, body: Value) -> Value {
+    let mut b = body;
+    b["datastore_id"] = json!(ds);
+    let op = api.ok("/operations/run", b).await;
+    let op = api.wait(id(&op)).await;
+    assert_eq!(op["result"], "success", "{op}");
+    op
+}
+
+#[tokio::test]
+async fn another_teams_records_are_not_found_on_every_route_and_page() {
+    let api = Api::start().await;
+    let team_b = id(&api.ok("/teams", json!({"name": "TeamB"})).await);
+    api.ok("/teams", json!({"name": "TeamA"})).await;
+    let alice = id(&api.ok("/users", json!({"username": "alice", "password": "alice-password", "role": "Member", "teams": ["TeamA"]})).await);
+    let bob = id(&api.ok("/users", json!({"username": "bob", "password": "bob-password", "role": "Member", "teams": ["TeamB"]})).await);
+
+    // team A: a source, an enrichment datastore, and a Public datastore on the same connection
+    let (a_db, a_reader, a_writer) =
+        source("alpha", "alpha_sales", "alpha_items", "alpha-reader-pw").await;
+    let a_conn = id(&api
+        .ok(
+            "/connections",
+            Api::conn_body("alpha-conn", &a_reader, "alpha-reader-pw"),
+        )
+        .await);
+    let a_wconn = id(&api
+        .ok(
+            "/connections",
+            Api::conn_body("alpha-wconn", &a_writer, "alpha-reader-pw-w"),
+        )
+        .await);
+    let a_ds = id(&api.ok("/datastores", json!({"name": "alpha-src", "connection_id": a_conn, "database": a_db, "schema": "alpha_sales", "teams": ["TeamA"], "trigger_sync": false})).await);
+    let a_enr = id(&api.ok("/datastores", json!({"name": "alpha-enr", "connection_id": a_wconn, "database": a_db, "schema": "alpha_sales_enrich", "enrichment_only": true, "teams": ["TeamA"], "trigger_sync": false})).await);
+    let pub_ds = id(&api.ok("/datastores", json!({"name": "public-src", "connection_id": a_conn, "database": a_db, "schema": "alpha_sales", "teams": ["Public"], "trigger_sync": false})).await);
+    done(&api, a_ds, json!({"type": "sync"})).await;
+    let a_container = id(&api
+        .get(&format!("/containers/listing?datastore={a_ds}"))
+        .await
+        .body[0]);
+
+    // team B: synced, profiled, checked, scanned, exported; a computed table and a computed field
+    let (b_db, b_reader, b_writer) =
+        source("bravo", "bravo_sales", "bravo_orders", "bravo-reader-pw").await;
+    let b_conn = id(&api
+        .ok(
+            "/connections",
+            Api::conn_body("bravo-conn", &b_reader, "bravo-reader-pw"),
+        )
+        .await);
+    let b_wconn = id(&api
+        .ok(
+            "/connections",
+            Api::conn_body("bravo-wconn", &b_writer, "bravo-reader-pw-w"),
+        )
+        .await);
+    let b_ds = id(&api.ok("/datastores", json!({"name": "bravo-src", "connection_id": b_conn, "database": b_db, "schema": "bravo_sales", "teams": ["TeamB"], "trigger_sync": false})).await);
+    let b_enr = id(&api.ok("/datastores", json!({"name": "bravo-enr", "connection_id": b_wconn, "database": b_db, "schema": "bravo_sales_enrich", "enrichment_only": true, "teams": ["TeamB"], "trigger_sync": false})).await);
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/datastores/{b_ds}/enrichment/{b_enr}?prefix=bravo"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    done(&api, b_ds, json!({"type": "sync"})).await;
+    let b_container = id(&api
+        .get(&format!("/containers/listing?datastore={b_ds}"))
+        .await
+        .body[0]);
+    done(&api, b_ds, json!({"type": "profile"})).await;
+    let b_check = id(&api.ok("/quality-checks", json!({"container_id": b_container, "rule": "notNull", "fields": ["note"], "description": "bravo check", "properties": {}})).await);
+    let scan = done(&api, b_ds, json!({"type": "scan", "incremental": false})).await;
+    done(
+        &api,
+        b_ds,
+        json!({"type": "export", "asset_type": "anomalies"}),
+    )
+    .await;
+    let b_computed = id(&api.ok("/containers", json!({"container_type": "computed_table", "name": "bravo_computed", "datastore_id": b_ds, "query": "SELECT id, note FROM bravo_sales.bravo_orders"})).await);
+    let b_computed_field = id(&api.ok("/computed-fields", json!({"container_id": b_container, "name": "bravo_cents", "transformation": "customExpression", "source_fields": ["id"], "properties": {"column_expression": "id * 100"}})).await);
+    let anomalies = api.get(&format!("/anomalies?datastore={b_ds}")).await.body;
+    let b_anomaly = id(&anomalies["items"][0]);
+    let b_profile = id(&api
+        .get(&format!("/containers/{b_container}/profiles"))
+        .await
+        .body["items"][0]);
+    let b_field = id(&api
+        .get(&format!("/containers/{b_container}/fields"))
+        .await
+        .body[0]);
+    let ids = Ids {
+        a_ds,
+        a_enr,
+        a_container,
+        b_conn,
+        b_ds,
+        b_enr,
+        b_container,
+        b_computed,
+        b_field,
+        b_computed_field,
+        b_check,
+        b_anomaly,
+        b_op: id(&scan),
+        b_profile,
+        team_b,
+        alice,
+        bob,
+    };
+    let before = snapshot(&api, &ids).await;
+    let alice_t = api
+        .ok(
+            "/auth/login",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob_t = api
+        .ok(
+            "/auth/login",
+            json!({"username": "bob", "password": "bob-password"}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // every route of the table, as alice, with B's ids
+    let rec = Recorder::new(&api);
+    let mut unclassified = Vec::new();
+    let mut calls = 0;
+    for (method, template) in route_table(&api).await {
+        let Some(cases) = cases(&method, &template, &ids, &a_db) else {
+            unclassified.push(format!("{method} {template}"));
+            continue;
+        };
+        for c in cases {
+            let r = rec
+                .call_as(Some(&alice_t), &c.method, &c.path, c.body.clone())
+                .await;
+            let what = format!(
+                "{} {} {}: {} {}",
+                c.method,
+                c.path,
+                c.body.clone().unwrap_or_default(),
+                r.status,
+                r.body
+            );
+            calls += 1;
+            assert!(
+                !r.body.to_string().to_lowercase().contains(MARK),
+                "B's data in {what}"
+            );
+            let detail = || r.body["detail"].as_str().is_some();
+            match c.expect {
+                Expect::NotFound => assert!(r.status == 404 && detail(), "{what}"),
+                Expect::Refused => assert!(matches!(r.status, 404 | 422) && detail(), "{what}"),
+                Expect::Forbidden => assert!(r.status == 403 && detail(), "{what}"),
+                Expect::Empty => {
+                    let empty = r.body.as_array().is_some_and(Vec::is_empty)
+                        || (r.body["items"].as_array().is_some_and(Vec::is_empty)
+                            && r.body["total"] == 0);
+                    assert!((r.status == 200 && empty) || r.status == 404, "{what}");
+                }
+                Expect::Global => assert!(r.status < 500, "{what}"),
+            }
+            // the ids are real: B's own member reaches what alice cannot read
+            if c.expect == Expect::NotFound && c.method == "GET" {
+                let r = api.call_as(Some(&bob_t), "GET", &c.path, None).await;
+                assert!(
+                    r.status != 404 && r.status < 500,
+                    "bob reads {}: {} {}",
+                    c.path,
+                    r.status,
+                    r.body
+                );
+            }
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "routes without a team-isolation case: {unclassified:?}"
+    );
+    assert!(calls > 80, "{calls} calls");
+
+    // the lists alice can read hold nothing of B's; the Public datastore is visible to her
+    let lists = api
+        .call_as(Some(&alice_t), "GET", "/datastores?size=500", None)
+        .await
+        .body;
+    let names: Vec<&str> = lists["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"public-src") && names.contains(&"alpha-src"),
+        "{names:?}"
+    );
+    assert_eq!(
+        api.call_as(
+            Some(&alice_t),
+            "GET",
+            &format!("/datastores/{pub_ds}"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+
+    // B's records did not change
+    let after = snapshot(&api, &ids).await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "B's records changed");
+    }
+
+    // the web UI: B's pages are 404s for alice's session; her lists do not show B's datastores
+    ui_pages(&api, &alice_t, &ids, pub_ds).await;
+    let after_ui = snapshot(&api, &ids).await;
+    for (b, a) in before.iter().zip(&after_ui) {
+        assert_eq!(b, a, "B's records changed through the web UI");
+    }
+}
+
+async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
+    let root = api.base.trim_end_matches("/api").to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = format!("assay_session={token}");
+    let (d, e) = (i.b_ds, i.b_enr);
+    let mut gets: Vec<String> = [
+        "",
+        "/operations",
+        "/activity",
+        "/tables",
+        "/checks",
+        "/checks/new",
+        "/anomalies",
+        "/settings",
+        "/link",
+    ]
+    .iter()
+    .map(|s| format!("/datastores/{d}{s}"))
+    .collect();
+    gets.extend([
+        format!("/datastores/{e}"),
+        format!("/datastores/{e}/tables"),
+        format!("/containers/{}", i.b_container),
+        format!("/containers/{}", i.b_computed),
+        format!("/containers/{}/fields/{}", i.b_container, i.b_field),
+        format!("/checks/{}/edit", i.b_check),
+        format!("/anomalies/{}", i.b_anomaly),
+    ]);
+    for p in &gets {
+        let r = http
+            .get(format!("{root}{p}"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 404, "GET {p}");
+        assert!(!body.to_lowercase().contains(MARK), "GET {p}: {body}");
+    }
+    let posts: Vec<(String, Vec<(&str, String)>)> = vec![
+        (
+            format!("/datastores/{d}/run"),
+            vec![("type", "sync".into())],
+        ),
+        (format!("/operations/{}/abort", i.b_op), vec![]),
+        (
+            format!("/datastores/{d}/checks/new"),
+            vec![
+                ("container_id", i.b_container.to_string()),
+                ("rule", "notNull".into()),
+                ("fields", "id".into()),
+            ],
+        ),
+        (
+            format!("/datastores/{d}/checks/form"),
+            vec![("container_id", i.b_container.to_string())],
+        ),
+        (
+            format!("/datastores/{}/checks/new", i.a_ds),
+            vec![
+                ("container_id", i.b_container.to_string()),
+                ("rule", "notNull".into()),
+                ("fields", "id".into()),
+            ],
+        ),
+        (
+            format!("/checks/{}/edit", i.b_check),
+            vec![("description", "alpha".into())],
+        ),
+        (format!("/checks/{}/archive", i.b_check), vec![]),
+        (
+            format!("/datastores/{d}/anomalies/bulk"),
+            vec![
+                ("ids", i.b_anomaly.to_string()),
+                ("action", "acknowledge".into()),
+            ],
+        ),
+        (
+            format!("/anomalies/{}/status", i.b_anomaly),
+            vec![("status", "Acknowledged".into())],
+        ),
+        (
+            format!("/datastores/{d}/settings"),
+            vec![("name", "alpha-renamed".into()), ("teams", "TeamA".into())],
+        ),
+        (format!("/datastores/{d}/unlink"), vec![]),
+        (format!("/datastores/{d}/delete"), vec![]),
+        (format!("/datastores/{e}/delete"), vec![]),
+        (
+            format!("/datastores/{d}/link"),
+            vec![("enrichment_id", i.a_enr.to_string())],
+        ),
+        (
+            format!("/datastores/{}/link", i.a_ds),
+            vec![
+                ("choice", "existing".into()),
+                ("enrichment_id", e.to_string()),
+                ("prefix", "alpha".into()),
+            ],
+        ),
+        (format!("/datastores/{d}/link/test"), vec![]),
+    ];
+    for (p, form) in &posts {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = http
+            .post(format!("{root}{p}"))
+            .header("Cookie", &cookie)
+            .header("Origin", &root)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        // B's id in the path is a 404; B's id only in the form of A's own page is refused as unknown
+        let own_page = p.starts_with(&format!("/datastores/{}/", i.a_ds));
+        assert!(
+            status == 404 || (own_page && status == 422),
+            "POST {p}: {status} {}",
+            &text[..text.len().min(400)]
+        );
+        assert!(!text.to_lowercase().contains(MARK), "POST {p}: {text}");
+    }
+    for p in ["/datastores", "/enrichment"] {
+        let r = http
+            .get(format!("{root}{p}"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{p}");
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.to_lowercase().contains(MARK),
+            "{p} lists B's datastores"
+        );
+    }
+    let r = http
+        .get(format!("{root}/datastores/{pub_ds}"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the Public datastore's page");
+}
