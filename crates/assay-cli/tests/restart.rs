@@ -512,6 +512,9 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
         server.logged("cannot record the end of an operation yet")
     })
     .await;
+    // an outage longer than the heartbeat's staleness limit (12 s): the server's own sweep must still leave
+    // the run to its runner
+    tokio::time::sleep(Duration::from_secs(13)).await;
     let c = cluster.0.clone();
     tokio::task::spawn_blocking(move || c.start())
         .await

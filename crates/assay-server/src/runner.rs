@@ -6,6 +6,8 @@ use crate::AppState;
 use assay_store::Viewer;
 use assay_store::operations::{OperationRecord, STALE_AFTER_SECONDS};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,14 +34,19 @@ struct Ending {
 /// The sweep of interrupted runs has a task of its own, so it goes on while this runner is busy.
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let worker = format!("assay-{}", uuid::Uuid::new_v4());
-    let sweeper = sweep(state.clone(), shutdown.clone());
+    let current = Arc::new(AtomicI64::new(0));
+    let sweeper = sweep(state.clone(), current.clone(), shutdown.clone());
     tokio::spawn(async move {
         loop {
             if *shutdown.borrow() {
                 break;
             }
             match state.store.claim_operation(&worker).await {
-                Ok(Some(op)) => run(&state, op).await,
+                Ok(Some(op)) => {
+                    current.store(op.id, Ordering::SeqCst);
+                    run(&state, op).await;
+                    current.store(0, Ordering::SeqCst);
+                }
                 Ok(None) => {
                     tokio::select! {
                         _ = state.wake_runner.notified() => {}
@@ -58,14 +65,33 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
 }
 
 /// Every `SWEEP_EVERY`, ends the runs whose runner is gone (their lock is free and their heartbeat stale),
-/// whichever server ran them.
-fn sweep(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// whichever server ran them, except this server's own run (`current`). After a sweep that could not reach the
+/// store, the next one is skipped: runners cut off by the same outage get a period to take their locks again.
+fn sweep(
+    state: AppState,
+    current: Arc<AtomicI64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut after_outage = false;
         loop {
-            match state.store.fail_interrupted(STALE_AFTER_SECONDS).await {
-                Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "OperationsInterrupted"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted operations"),
+            let own = current.load(Ordering::SeqCst);
+            let own: Vec<i64> = if own == 0 { vec![] } else { vec![own] };
+            if after_outage {
+                after_outage = state.store.ping().await.is_err();
+            } else {
+                match state
+                    .store
+                    .fail_interrupted_except(STALE_AFTER_SECONDS, &own)
+                    .await
+                {
+                    Ok(ids) if !ids.is_empty() => tracing::warn!(?ids, "OperationsInterrupted"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        after_outage = e.is_unavailable();
+                        tracing::warn!(error = %e, "cannot sweep interrupted operations");
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(SWEEP_EVERY) => {}

@@ -273,12 +273,23 @@ impl Store {
     /// lock, so its run is left alone however slow its heartbeat. The sweep holds the lock while it writes, so a
     /// runner reconnecting at that moment cannot take the run back.
     pub async fn fail_interrupted(&self, stale_after_seconds: f64) -> Result<Vec<i64>, StoreError> {
+        self.fail_interrupted_except(stale_after_seconds, &[]).await
+    }
+
+    /// `fail_interrupted`, leaving alone the runs in `running_here` (the sweeping server's own runs, alive even
+    /// while their lock session is being re-established after a store outage).
+    pub async fn fail_interrupted_except(
+        &self,
+        stale_after_seconds: f64,
+        running_here: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
         let c = self.client().await?;
         let candidates = c
             .query(
                 "SELECT id FROM operations WHERE result = 'running' \
-                   AND (heartbeat IS NULL OR heartbeat < now() - make_interval(secs => $1)) ORDER BY id",
-                &[&stale_after_seconds],
+                   AND (heartbeat IS NULL OR heartbeat < now() - make_interval(secs => $1)) \
+                   AND id <> ALL($2) ORDER BY id",
+                &[&stale_after_seconds, &running_here],
             )
             .await?;
         let mut failed = Vec::new();
