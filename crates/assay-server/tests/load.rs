@@ -172,6 +172,106 @@ async fn concurrent_clients_during_scans_get_only_2xx_and_every_edit_lands() {
             "check {id} lost client {writer}'s properties"
         );
     }
+    cards_show_each_datastores_own_figures(&api, ds).await;
+}
+
+/// The text of `<strong class="{class}">` in `card`.
+fn figure<'a>(card: &'a str, class: &str) -> &'a str {
+    let open = format!(r#"<strong class="{class}">"#);
+    let at = card
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {class} in {card}"))
+        + open.len();
+    &card[at..at + card[at..].find('<').unwrap()]
+}
+
+/// The cards page and the datastore list compute their figures for all datastores at once; each datastore
+/// must still get its own: the scanned one its counts, score and newest operation, an empty one none of them.
+async fn cards_show_each_datastores_own_figures(api: &Api, ds: i64) {
+    let connection = api.get(&format!("/datastores/{ds}")).await.body["connection_id"].clone();
+    let empty = api
+        .ok(
+            "/datastores",
+            json!({"name": "load-empty", "connection_id": connection, "database": "postgres",
+                   "schema": "nothing", "trigger_sync": false}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let html = reqwest::Client::new()
+        .get(api.base.replace("/api", "/datastores"))
+        .header("Cookie", format!("assay_session={}", api.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let card = |id: i64| {
+        let at = html
+            .find(&format!(r#"<li class="card" data-datastore="{id}">"#))
+            .unwrap_or_else(|| panic!("no card for {id}: {html}"));
+        let end = html[at + 1..]
+            .find(r#"<li class="card""#)
+            .map_or(html.len(), |e| at + 1 + e);
+        html[at..end].to_string()
+    };
+    let total = |path: String| async move { api.get(&path).await.body["total"].as_i64().unwrap() };
+    let scanned = card(ds);
+    assert_eq!(
+        figure(&scanned, "n-tables"),
+        total(format!("/containers?datastore={ds}"))
+            .await
+            .to_string()
+    );
+    assert_eq!(
+        figure(&scanned, "n-checks"),
+        total(format!("/quality-checks?datastore={ds}"))
+            .await
+            .to_string()
+    );
+    let open = total(format!("/anomalies?datastore={ds}")).await;
+    assert!(open > 0, "the scans found the broken e-mail addresses");
+    assert_eq!(figure(&scanned, "n-anomalies"), open.to_string());
+    let checks = api
+        .get(&format!("/quality-checks?datastore={ds}&size=100"))
+        .await
+        .body;
+    let states: Vec<&Value> = checks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["is_passing"])
+        .collect();
+    let passed = states.iter().filter(|v| **v == &json!(true)).count();
+    let score = format!("{:.0}", 100.0 * passed as f64 / states.len() as f64);
+    assert!(score != "100", "one check fails");
+    assert_eq!(figure(&scanned, "score"), score);
+    let newest = api
+        .get(&format!("/operations?datastore={ds}&size=1"))
+        .await
+        .body["items"][0]["id"]
+        .clone();
+    assert!(scanned.contains(&format!("#{newest}</a>")), "{scanned}");
+    let list = api.get("/datastores?size=100").await.body;
+    let entry = |id: i64| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry(ds)["latest_operation"]["id"], newest);
+    assert!(entry(empty)["latest_operation"].is_null());
+
+    let nothing = card(empty);
+    for class in ["n-tables", "n-checks", "n-anomalies"] {
+        assert_eq!(figure(&nothing, class), "0", "{nothing}");
+    }
+    assert_eq!(figure(&nothing, "score"), "–");
+    assert!(nothing.contains("No operations yet"), "{nothing}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,8 +9,8 @@ use assay_store::Viewer;
 use assay_store::anomalies::AnomalyFilter;
 use assay_store::catalog::ContainerFilter;
 use assay_store::checks::CheckFilter;
-use assay_store::datastores::{DatastoreFilter, DatastoreRecord};
-use assay_store::operations::{OperationFilter, OperationRecord};
+use assay_store::datastores::{DatastoreFilter, DatastoreRecord, DatastoreSummary};
+use assay_store::operations::OperationRecord;
 use axum::extract::State;
 
 /// One datastore card.
@@ -112,33 +112,9 @@ pub async fn tables(
     s.store.list_containers(viewer, &filter, 1, 1000).await
 }
 
-/// The newest operation of a datastore.
-pub async fn last_operation(
-    s: &AppState,
-    viewer: &Viewer,
-    id: i64,
-) -> Result<Option<OperationRecord>, assay_store::StoreError> {
-    let filter = OperationFilter {
-        datastores: vec![id],
-        ..Default::default()
-    };
-    let (ops, _) = s.store.list_operations(viewer, &filter, 1, 1).await?;
-    Ok(ops.into_iter().next())
-}
-
-pub async fn card(
-    s: &AppState,
-    viewer: &Viewer,
-    d: &DatastoreRecord,
-) -> Result<Card, assay_store::StoreError> {
-    let (tables, checks, anomalies) = counts(s, viewer, d.id).await?;
-    let connection = s
-        .store
-        .connection(d.connection_id)
-        .await
-        .map(|c| c.spec.name)
-        .unwrap_or_default();
-    Ok(Card {
+/// A datastore's card from its record and summary.
+pub fn card(d: &DatastoreRecord, summary: DatastoreSummary) -> Card {
+    Card {
         id: d.id,
         name: d.spec.name.clone(),
         connector: if d.connector == "postgresql" {
@@ -146,7 +122,7 @@ pub async fn card(
         } else {
             d.connector.clone()
         },
-        connection,
+        connection: summary.connection_name,
         host: d.host.clone(),
         database: d.spec.database.clone(),
         schema: d.spec.schema.clone(),
@@ -156,18 +132,11 @@ pub async fn card(
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        tables,
-        checks,
-        anomalies,
-        score: s
-            .store
-            .quality_score(d.id)
-            .await?
-            .map(|p| format!("{p:.0}")),
-        last_op: last_operation(s, viewer, d.id)
-            .await?
-            .as_ref()
-            .map(OpLine::of),
+        tables: summary.tables,
+        checks: summary.checks,
+        anomalies: summary.open_anomalies,
+        score: summary.quality_score.map(|p| format!("{p:.0}")),
+        last_op: summary.latest_operation.as_ref().map(OpLine::of),
         enrichment: d.enrichment.as_ref().map(|e| e.name.clone()),
         linked: d
             .linked_datastores
@@ -175,7 +144,7 @@ pub async fn card(
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-    })
+    }
 }
 
 #[derive(Template)]
@@ -194,10 +163,13 @@ async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
         ..Default::default()
     };
     let (items, total) = s.store.list_datastores(&viewer, &filter, 1, 500).await?;
-    let mut cards = Vec::with_capacity(items.len());
-    for d in &items {
-        cards.push(card(s, &viewer, d).await?);
-    }
+    // every card's counts, score and last operation in two queries, whatever the number of cards
+    let ids: Vec<i64> = items.iter().map(|d| d.id).collect();
+    let mut summaries = s.store.datastore_summaries(&ids).await?;
+    let cards = items
+        .iter()
+        .map(|d| card(d, summaries.remove(&d.id).unwrap_or_default()))
+        .collect();
     html(&ListPage {
         shell: Some(Shell::of(
             session,
