@@ -5,6 +5,7 @@
 //! process's peak RSS. `once` profiles one table once, for external harnesses. `scan` and `scan-once` do the
 //! same for the scan engine (see `scan.rs`).
 
+mod load;
 mod scan;
 
 use anyhow::{Context, Result};
@@ -64,6 +65,27 @@ enum Cmd {
         user: String,
         #[arg(long, env = "PGPASSWORD", default_value = "")]
         password: String,
+    },
+    /// Concurrent API clients against an in-process server while scans run, then a large catalog's list pages
+    Load {
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+        /// Datastores of the large catalog (0: skip it)
+        #[arg(long, default_value_t = 200)]
+        datastores: usize,
+        #[arg(long, default_value_t = 50)]
+        tables: usize,
+        /// Timed requests per list page
+        #[arg(long, default_value_t = 50)]
+        page_reps: usize,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        keep: bool,
     },
     /// Profile one table once and print the elapsed seconds (for external harnesses)
     Once {
@@ -603,6 +625,29 @@ async fn main() -> Result<()> {
             Some(u) => scan_bench(&u, rows, reps).await,
             None => throwaway(keep, |u| async move { scan_bench(&u, rows, reps).await }).await,
         },
+        Cmd::Load {
+            clients,
+            seconds,
+            rows,
+            datastores,
+            tables,
+            page_reps,
+            url,
+            keep,
+        } => {
+            let o = load::Opts {
+                clients,
+                seconds,
+                rows,
+                datastores,
+                tables,
+                page_reps,
+            };
+            match url {
+                Some(u) => load::run(&u, &o).await,
+                None => throwaway(keep, |u| async move { load::run(&u, &o).await }).await,
+            }
+        }
         Cmd::ScanOnce {
             host,
             port,
