@@ -545,5 +545,8 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
         .unwrap();
     tokio::spawn(conn);
     consistent(&meta).await;
+    for secret in ["metapw", "readerpw"] {
+        assert!(!server.logged(secret), "a password in the server's log");
+    }
     server.stop();
 }

@@ -107,7 +107,7 @@ fn sweep(
 async fn run(state: &AppState, op: OperationRecord) {
     tracing::info!(operation_id = op.id, op_type = %op.op_type, datastore_id = op.datastore_id, "OperationStarted");
     // the lock tells sweeps on every server sharing the store that this run is alive
-    let lock = match state.store.lock_operation(op.id, true).await {
+    let lock = match state.store.lock_operation(op.id).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(operation_id = op.id, error = %e, "cannot take the operation's lock yet; retrying");
@@ -124,7 +124,7 @@ async fn run(state: &AppState, op: OperationRecord) {
                 tokio::time::sleep(if held { HEARTBEAT } else { RELOCK_EVERY }).await;
                 if !lock.as_ref().is_some_and(|l| l.is_held()) {
                     // the session ended (a metadata store restart): take the lock again before beating
-                    match store.lock_operation(id, false).await {
+                    match store.lock_operation(id).await {
                         Ok(Some(l)) => lock = Some(l),
                         _ => continue,
                     }

@@ -240,23 +240,10 @@ impl Store {
         self.operation(id, viewer).await
     }
 
-    /// Takes the advisory lock of operation `id` on a session of its own. With `wait` it waits for the lock (a
-    /// sweep holds it only for one statement); without, it returns `None` when another session holds it.
-    pub async fn lock_operation(
-        &self,
-        id: i64,
-        wait: bool,
-    ) -> Result<Option<OperationLock>, StoreError> {
+    /// Takes the advisory lock of operation `id` on a session of its own; `None` when another session holds it
+    /// (a sweep holds it only while it ends a run it found abandoned).
+    pub async fn lock_operation(&self, id: i64) -> Result<Option<OperationLock>, StoreError> {
         let client = deadpool_postgres::Object::take(self.client().await?);
-        if wait {
-            client
-                .execute(
-                    "SELECT pg_advisory_lock($1, $2)",
-                    &[&OPERATION_LOCK_CLASS, &lock_key(id)],
-                )
-                .await?;
-            return Ok(Some(OperationLock { client }));
-        }
         let got: bool = client
             .query_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
