@@ -449,7 +449,7 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
         shop,
         "satisfiesExpression",
         &[],
-        json!({"expression": "pg_sleep(0.05) IS NOT NULL AND amount < 100"}),
+        json!({"expression": "(SELECT count(*) FROM generate_series(1, 1000000 + 0 * id)) > 0 AND amount < 100"}),
     )
     .await;
     let limited = run(
@@ -497,7 +497,7 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
     );
     let su = TestPg::shared().superuser(&db).await;
     let running: i64 = su
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.05)%' AND pid <> pg_backend_pid()", &[])
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid()", &[])
         .await
         .unwrap()
         .get(0);
@@ -520,7 +520,7 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let n: i64 = su
             .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                        WHERE query LIKE '%pg_sleep(0.05)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'", &[])
+                        WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'", &[])
             .await
             .unwrap()
             .get(0);

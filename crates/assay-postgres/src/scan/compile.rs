@@ -3,24 +3,77 @@
 
 use super::*;
 
-/// Rejects SQL fragments that could end the statement or hide the rest of it.
+/// Functions a filter or expression may not call: they wait, cancel other sessions, reach other databases, or
+/// change the session's own guards (read-only, statement timeout).
+const REFUSED_FUNCTIONS: &[&str] = &[
+    "pg_sleep",
+    "pg_sleep_for",
+    "pg_sleep_until",
+    "set_config",
+    "pg_cancel_backend",
+    "pg_terminate_backend",
+    "pg_reload_conf",
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "dblink_send_query",
+];
+
+fn refused_name(word: &str) -> Result<(), String> {
+    if REFUSED_FUNCTIONS.contains(&word) {
+        return Err(format!(
+            "{word} is not allowed in a filter or expression: checks may only read the row"
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects SQL fragments that could end the statement or hide the rest of it, and calls of functions that wait
+/// or change the session.
 pub fn check_sql_fragment(sql: &str) -> Result<(), String> {
     let mut depth = 0i32;
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
+    // inside E'...', where a backslash escapes the next character (E'\'' is one quote)
+    let mut escapes = false;
+    let mut quoted = String::new();
+    let mut word = String::new();
     while let Some(c) = chars.next() {
         if let Some(q) = quote {
+            if escapes && c == '\\' {
+                chars.next();
+                continue;
+            }
             if c == q {
                 if chars.peek() == Some(&q) {
                     chars.next();
+                    quoted.push(c);
                 } else {
                     quote = None;
+                    if q == '"' {
+                        refused_name(&quoted)?;
+                    }
                 }
+            } else {
+                quoted.push(c);
             }
             continue;
         }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        refused_name(&word.to_lowercase())?;
+        let before = std::mem::take(&mut word);
         match c {
-            '\'' | '"' => quote = Some(c),
+            '&' if before.eq_ignore_ascii_case("u") && chars.peek() == Some(&'"') => {
+                return Err("Unicode-escaped identifiers (U&\"...\") are not allowed".into());
+            }
+            '\'' | '"' => {
+                quote = Some(c);
+                escapes = c == '\'' && before.eq_ignore_ascii_case("e");
+                quoted.clear();
+            }
             ';' => return Err("a ';' is not allowed: give one expression, not statements".into()),
             '-' if chars.peek() == Some(&'-') => {
                 return Err("SQL comments (--) are not allowed".into());
@@ -44,6 +97,7 @@ pub fn check_sql_fragment(sql: &str) -> Result<(), String> {
     if quote.is_some() {
         return Err("an unterminated quoted string or identifier".into());
     }
+    refused_name(&word.to_lowercase())?;
     if depth != 0 {
         return Err("unbalanced parentheses: a '(' is never closed".into());
     }
@@ -369,4 +423,34 @@ pub(super) fn compile(k: &ScanCheck, ctx: &Ctx<'_>, b: &mut Binds) -> Result<Eva
         "expectedSchema" | "fieldCount" => Eval::Catalog,
         other => return Err(format!("rule '{other}' cannot be evaluated by Assay")),
     })
+}
+
+#[cfg(test)]
+mod fragment_tests {
+    use super::check_sql_fragment;
+
+    #[test]
+    fn waiting_and_session_changing_calls_are_refused_in_any_spelling() {
+        for bad in [
+            "pg_sleep(1) IS NOT NULL",
+            "PG_SLEEP (1) IS NULL",
+            "pg_catalog.pg_sleep_for('1 s') IS NULL",
+            "\"pg_sleep\"(1) IS NULL",
+            "set_config('statement_timeout', '0', false) = '0'",
+            "pg_terminate_backend(1)",
+            "U&\"\\0070g_sleep\"(1) IS NULL",
+            "x = E'\\'' OR true --'",
+        ] {
+            assert!(check_sql_fragment(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "sleep_minutes > 3",
+            "note = 'pg_sleep(1)'",
+            "\"my pg_sleep\" > 1",
+            "x = E'\\'' AND y = 'a;b'",
+            "a & b = 0",
+        ] {
+            assert_eq!(check_sql_fragment(good), Ok(()), "{good}");
+        }
+    }
 }

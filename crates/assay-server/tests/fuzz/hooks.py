@@ -1,9 +1,10 @@
 """Schemathesis hooks of the API fuzz test (tests/fuzz.rs).
 
 - `detail_on_4xx`: every 4xx answer is JSON with a non-empty string `detail`.
-- `before_call`: keeps the seeded datastores (see fuzz.rs) and every connection the server makes on loopback. Generated bodies may name any host or
-  secrets-manager URL; Test Connection, sync and secret resolution would then reach out to it, so hosts become
-  127.0.0.1, URLs point at a closed loopback port, and certificate paths (read from disk) are dropped.
+- `before_call`: keeps the seeded datastores (see fuzz.rs), and keeps every connection the server makes on
+  loopback. Generated bodies may name any host or secrets-manager URL; Test Connection, sync and secret
+  resolution would then reach out to it, so hosts become 127.0.0.1, URLs point at a closed loopback port, and
+  certificate paths (read from disk) are dropped.
 """
 
 import json
