@@ -343,14 +343,29 @@ pub async fn create_field(
     save_field(&s, &u, None, cid, &map).await
 }
 
+/// A computed field of a container `u` may see; another team's answers as a missing one does.
+async fn visible_field(
+    s: &AppState,
+    u: &AuthUser,
+    raw: &str,
+) -> Result<assay_store::computed::ComputedField, ApiError> {
+    let fid = id(raw, "computed field")?;
+    let missing = || ApiError::not_found(format!("computed field {fid} not found"));
+    let f = s.store.computed_field(fid).await?;
+    match s.store.container(f.container_id, &u.viewer()).await {
+        Ok(_) => Ok(f),
+        Err(assay_store::StoreError::NotFound(_)) => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn update_field(
     State(s): State<AppState>,
     u: AuthUser,
     Path(raw): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let f = s.store.computed_field(id(&raw, "computed field")?).await?;
-    s.store.container(f.container_id, &u.viewer()).await?;
+    let f = visible_field(&s, &u, &raw).await?;
     let map = body.object()?;
     save_field(&s, &u, Some(f.id), f.container_id, &map).await
 }
@@ -360,8 +375,7 @@ pub async fn delete_field(
     u: AuthUser,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let f = s.store.computed_field(id(&raw, "computed field")?).await?;
-    s.store.container(f.container_id, &u.viewer()).await?;
+    let f = visible_field(&s, &u, &raw).await?;
     s.store.delete_computed_field(f.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
