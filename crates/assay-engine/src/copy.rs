@@ -9,7 +9,6 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 #[derive(Debug, Default)]
 pub struct CopyParser {
     pending: Vec<u8>,
-    bounds: Vec<(usize, i32)>,
     header_done: bool,
     ended: bool,
     rows: u64,
@@ -105,7 +104,7 @@ impl CopyParser {
             self.header_done = true;
         }
         loop {
-            match Self::tuple(&data[at..], &mut self.bounds, field)? {
+            match Self::tuple(&data[at..], field)? {
                 Step::Row(n) => {
                     at += n;
                     self.rows += 1;
@@ -120,49 +119,55 @@ impl CopyParser {
         }
     }
 
-    /// One tuple at the start of `d`, if complete. Fields are reported only for complete tuples: the field
-    /// bounds are collected in one pass into a reused buffer, then handed out.
-    fn tuple(
-        d: &[u8],
-        bounds: &mut Vec<(usize, i32)>,
-        field: &mut impl FnMut(usize, Option<&[u8]>),
-    ) -> Result<Step, EngineError> {
-        if d.len() < 2 {
+    /// One tuple at the start of `d`, if complete. Fields are reported only for complete tuples: a first pass
+    /// walks the lengths to find the tuple's end (a CopyData message holds whole tuples, so this rarely fails),
+    /// a second hands the fields out.
+    #[inline]
+    fn tuple(d: &[u8], field: &mut impl FnMut(usize, Option<&[u8]>)) -> Result<Step, EngineError> {
+        let Some(head) = d.get(..2) else {
             return Ok(Step::NeedMore);
-        }
-        let n = i16::from_be_bytes([d[0], d[1]]);
+        };
+        let n = i16::from_be_bytes([head[0], head[1]]);
         if n == -1 {
             return Ok(Step::End(2));
         }
         if n < 0 {
             return Err(EngineError::Copy(format!("negative field count {n}")));
         }
-        bounds.clear();
+        let len_at = |at: usize| -> Option<i32> {
+            let b = d.get(at..at + 4)?;
+            Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
         let mut at = 2;
         for _ in 0..n {
-            if d.len() < at + 4 {
+            let Some(len) = len_at(at) else {
                 return Ok(Step::NeedMore);
-            }
-            let len = i32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+            };
             at += 4;
-            bounds.push((at, len));
             if len >= 0 {
                 at += len as usize;
-                if d.len() < at {
-                    return Ok(Step::NeedMore);
-                }
             } else if len != -1 {
                 return Err(EngineError::Copy(format!("bad field length {len}")));
             }
         }
-        for (i, (start, len)) in bounds.iter().enumerate() {
-            if *len < 0 {
+        if d.len() < at {
+            return Ok(Step::NeedMore);
+        }
+        let end = at;
+        let tuple = &d[..end];
+        let mut at = 2;
+        for i in 0..n as usize {
+            let len = i32::from_be_bytes([tuple[at], tuple[at + 1], tuple[at + 2], tuple[at + 3]]);
+            at += 4;
+            if len < 0 {
                 field(i, None);
             } else {
-                field(i, Some(&d[*start..*start + *len as usize]));
+                let next = at + len as usize;
+                field(i, Some(&tuple[at..next]));
+                at = next;
             }
         }
-        Ok(Step::Row(at))
+        Ok(Step::Row(end))
     }
 }
 

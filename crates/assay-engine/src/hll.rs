@@ -103,6 +103,15 @@ impl Hll {
         self.add_hash(mix64(v));
     }
 
+    /// Adds 64-bit keys that arrive in a batch: applied at once, since one batch touches only this sketch's
+    /// registers.
+    #[inline]
+    pub fn add_u64s(&mut self, vs: impl Iterator<Item = u64>) {
+        for v in vs {
+            Self::apply(&mut self.regs, mix64(v));
+        }
+    }
+
     /// Adds a byte string (text, UUIDs).
     #[inline(always)]
     pub fn add_bytes(&mut self, b: &[u8]) {

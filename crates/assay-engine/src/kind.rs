@@ -89,6 +89,7 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 }
 
 /// Decodes one binary field of `kind`.
+#[inline]
 pub fn decode(kind: Kind, b: &[u8]) -> Value<'_> {
     match kind {
         Kind::Int2 if b.len() == 2 => Value::Number(be_i16(b, 0) as f64),

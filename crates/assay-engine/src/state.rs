@@ -290,6 +290,15 @@ impl FieldState {
     /// goes to the sketches, in order.
     fn fold_numbers(&mut self, xs: &[f64]) {
         self.batch_moments(xs.iter().copied());
+        if self.top.is_none() {
+            // the sketches are in use: the batch goes to them whole
+            self.hll
+                .add_u64s(xs.iter().map(|&x| if x == 0.0 { 0 } else { x.to_bits() }));
+            for &x in xs {
+                self.kll.update(x);
+            }
+            return;
+        }
         for &x in xs {
             let bits = if x == 0.0 { 0 } else { x.to_bits() };
             if !self.count_bits(bits) {
@@ -302,6 +311,13 @@ impl FieldState {
     /// The same for instants (microseconds since the Unix epoch), counted exactly by their microseconds.
     fn fold_instants(&mut self, us: &[i64]) {
         self.batch_moments(us.iter().map(|u| *u as f64));
+        if self.top.is_none() {
+            self.hll.add_u64s(us.iter().map(|&u| u as u64));
+            for &u in us {
+                self.kll.update(u as f64);
+            }
+            return;
+        }
         for &u in us {
             if !self.count_bits(u as u64) {
                 self.hll.add_u64(u as u64);

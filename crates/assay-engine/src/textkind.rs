@@ -133,32 +133,46 @@ const fn local_table() -> [bool; 256] {
 
 static LOCAL: [bool; 256] = local_table();
 
-/// `local@domain.tld` in one pass: a local part of 1 to 64 allowed characters, then a domain of letters,
-/// digits, dots and hyphens that does not start with a dot and whose last dot has a label before it and at
-/// least two characters after it.
-fn email(b: &[u8]) -> bool {
-    let mut at = None;
-    let mut last_dot = None;
-    for (i, &c) in b.iter().enumerate() {
-        match at {
-            None if c == b'@' => at = Some(i),
-            None if LOCAL[c as usize] => {}
-            None => return false,
-            Some(_) if c == b'.' => last_dot = Some(i),
-            Some(_) if c.is_ascii_alphanumeric() || c == b'-' => {}
-            Some(_) => return false,
-        }
+const fn domain_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric() || c as u8 == b'-' || c as u8 == b'.';
+        c += 1;
     }
-    let (Some(at), Some(dot)) = (at, last_dot) else {
+    t
+}
+
+static DOMAIN: [bool; 256] = domain_table();
+
+/// `local@domain.tld`: a local part of 1 to 64 allowed characters, then a domain of letters, digits, dots and
+/// hyphens that does not start with a dot and whose last dot has a label before it and at least two characters
+/// after it. Each part is one tight loop over a character table.
+fn email(b: &[u8]) -> bool {
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
-    let domain_len = b.len() - at - 1;
-    let dot = dot - at - 1;
-    (1..=64).contains(&at)
-        && domain_len >= 3
-        && b[at + 1] != b'.'
-        && dot > 0
-        && domain_len - dot > 2
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    if !(1..=64).contains(&local.len()) || !local.iter().all(|&c| LOCAL[c as usize]) {
+        return false;
+    }
+    if domain.len() < 3 || domain[0] == b'.' || !domain.iter().all(|&c| DOMAIN[c as usize]) {
+        return false;
+    }
+    match domain.iter().rposition(|&c| c == b'.') {
+        Some(dot) => dot > 0 && domain.len() - dot > 2,
+        None => false,
+    }
+}
+
+/// `s` without surrounding whitespace; most values have none, which two byte tests show.
+fn trimmed(s: &str) -> &[u8] {
+    let b = s.as_bytes();
+    let plain = |c: u8| c > b' ' && c < 0x80;
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if plain(f) && plain(l) => b,
+        _ => s.trim().as_bytes(),
+    }
 }
 
 /// What `s` looks like. Values longer than 128 bytes are strings (no other kind is that long in practice).
@@ -166,7 +180,7 @@ pub fn classify(s: &str) -> TextKind {
     if s.len() > 128 {
         return TextKind::String;
     }
-    let b = s.trim().as_bytes();
+    let b = trimmed(s);
     if b.is_empty() {
         return TextKind::String;
     }
