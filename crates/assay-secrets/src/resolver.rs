@@ -52,6 +52,8 @@ impl Resolver {
     ) -> Result<BTreeMap<String, String>, SecretsError> {
         let token_path = parse("token_jsonpath", &sm.token_jsonpath)?;
         let data_path = parse("data_jsonpath", &sm.data_jsonpath)?;
+        // values an error body might echo back, kept out of every message
+        let mut secrets: Vec<String> = Vec::new();
         let token = match &sm.login_url {
             Some(url) => {
                 let payload: Value = match &sm.credentials_payload {
@@ -61,6 +63,7 @@ impl Resolver {
                 if !payload.is_object() {
                     return Err(SecretsError::InvalidPayload);
                 }
+                string_leaves(&payload, &mut secrets);
                 let (status, body) = self
                     .send(Step::Login, url, |c| c.post(url).json(&payload))
                     .await?;
@@ -70,14 +73,14 @@ impl Resolver {
                         step: Step::Login,
                         url: url.clone(),
                         status,
-                        message: vault_message(&body),
+                        message: vault_message(&body, &secrets),
                     });
                 }
                 if !(200..300).contains(&status) {
                     return Err(SecretsError::LoginRejected {
                         url: url.clone(),
                         status,
-                        message: vault_message(&body),
+                        message: vault_message(&body, &secrets),
                     });
                 }
                 let doc = json_of(Step::Login, url, &body)?;
@@ -92,6 +95,7 @@ impl Resolver {
             }
             None => None,
         };
+        secrets.extend(token.iter().cloned());
         let url = &sm.secret_url;
         let header = sm.token_header_name.as_str();
         let (status, body) = self
@@ -113,7 +117,7 @@ impl Resolver {
                 return Err(SecretsError::SecretForbidden {
                     url: url.clone(),
                     status,
-                    message: vault_message(&body),
+                    message: vault_message(&body, &secrets),
                 });
             }
             _ => {
@@ -121,7 +125,7 @@ impl Resolver {
                     step: Step::ReadSecret,
                     url: url.clone(),
                     status,
-                    message: vault_message(&body),
+                    message: vault_message(&body, &secrets),
                 });
             }
         }
@@ -233,8 +237,28 @@ fn json_of(step: Step, url: &str, body: &str) -> Result<Value, SecretsError> {
     })
 }
 
+/// Every string of `v` long enough to be a credential.
+fn string_leaves(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.chars().count() >= 4 => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| string_leaves(x, out)),
+        Value::Object(o) => o.values().for_each(|x| string_leaves(x, out)),
+        _ => {}
+    }
+}
+
+/// The message of an error body with every value of `secrets` (the credentials payload's strings, the token)
+/// masked, in case a server or a proxy in front of it echoes the request.
+fn vault_message(body: &str, secrets: &[String]) -> String {
+    let mut text = body_message(body);
+    for s in secrets {
+        text = text.replace(s.as_str(), "[redacted]");
+    }
+    text
+}
+
 /// The `errors` of a Vault error body joined into one line, or a short excerpt of the body.
-fn vault_message(body: &str) -> String {
+fn body_message(body: &str) -> String {
     if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(body)
         && let Some(Value::Array(errs)) = o.get("errors")
     {
@@ -259,15 +283,24 @@ fn vault_message(body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::vault_message;
+    use super::{body_message, vault_message};
 
     #[test]
     fn vault_messages_are_flattened() {
         assert_eq!(
-            vault_message(r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#),
+            body_message(r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#),
             "1 error occurred: * permission denied"
         );
-        assert_eq!(vault_message(r#"{"errors":[]}"#), "no message");
-        assert_eq!(vault_message("oops"), "oops");
+        assert_eq!(body_message(r#"{"errors":[]}"#), "no message");
+        assert_eq!(body_message("oops"), "oops");
+    }
+
+    #[test]
+    fn echoed_credentials_are_masked() {
+        let secrets = ["hunter22".to_string(), "s.tok3n".to_string()];
+        assert_eq!(
+            vault_message("bad request: password=hunter22 token s.tok3n", &secrets),
+            "bad request: password=[redacted] token [redacted]"
+        );
     }
 }

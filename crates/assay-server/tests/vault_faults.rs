@@ -394,4 +394,21 @@ async fn failing_and_malformed_answers_name_the_step_with_bounded_retries() {
     let m = failing_sync(&api, "token path sync", ds).await;
     assert!(m.contains("token JSONPath $.auth.token"), "{m}");
     assert_eq!(login.hits(), 2);
+
+    // a failing secret endpoint whose error echoes the request: the token and the payload are masked
+    let echo = Injector::start(Fault::Answer(answer(
+        "500 Internal Server Error",
+        r#"{"errors":["cannot serve token s.INJECTED-token-6634 (login password faults-login-pw-4410)"]}"#,
+    )))
+    .await;
+    let sm = manager(
+        &format!("{}/v1/auth/userpass/login/dq", login.url),
+        &format!("{}/v1/secret/data/pg", echo.url),
+    );
+    let (conn, _) = saved(&api, "echo", sm, "postgres").await;
+    let m = failing_test(&api, "echo", conn).await;
+    assert!(
+        m.contains("HTTP 500") && m.contains("reading the secret") && m.contains("[redacted]"),
+        "{m}"
+    );
 }
