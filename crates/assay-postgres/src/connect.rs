@@ -105,12 +105,7 @@ impl Endpoint<'_> {
         let sslmode = param("sslmode")?.unwrap_or_else(|| "prefer".to_string());
         let sslrootcert = match param("sslrootcert")? {
             Some(v) if v.contains("-----BEGIN") => Some(v),
-            Some(path) => Some(
-                std::fs::read_to_string(&path).map_err(|e| PgError::Property {
-                    field: "parameters.sslrootcert".into(),
-                    message: format!("cannot read {path}: {e}"),
-                })?,
-            ),
+            Some(path) => Some(read_root_certificates(&path)?),
             None => None,
         };
         let connect_timeout = match param("connect_timeout")? {
@@ -260,4 +255,27 @@ impl ConnectParams {
 /// Wraps a query error into a diagnosis for this session's target.
 pub fn query_error(e: &tokio_postgres::Error, params: &ConnectParams) -> PgError {
     PgError::Query(Box::new(classify::classify(e, &params.context())))
+}
+
+/// The PEM text of a root certificate file: a regular file of at most 1 MiB (a path such as `/dev/zero` or a
+/// FIFO would otherwise be read forever).
+fn read_root_certificates(path: &str) -> Result<String, PgError> {
+    const MAX_BYTES: u64 = 1 << 20;
+    let refuse = |message: String| PgError::Property {
+        field: "parameters.sslrootcert".into(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot read {path}: {e}")))?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "{path} is not a regular file; give the path of a PEM file or the PEM text itself"
+        )));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(refuse(format!(
+            "{path} has {} bytes; a file of root certificates has at most 1 MiB",
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read {path}: {e}")))
 }

@@ -347,3 +347,35 @@ async fn hostile_pagination_is_refused_and_sizes_stay_within_the_maximum() {
     }
     assert_eq!(api.get("/status").await.status, 200);
 }
+
+// two workers: a handler stuck reading a FIFO would hold one, and the bound below still fires on the other
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_certificate_path_to_a_device_or_a_fifo_is_refused_not_read_forever() {
+    let api = Api::start().await;
+    let fifo = std::env::temp_dir().join(assay_testkit::unique("assay-fifo"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    // the FIFO first: read unbounded, /dev/zero would fill memory rather than hang
+    for path in [fifo.display().to_string(), "/dev/zero".to_string()] {
+        let mut body = Api::conn_body("cert", "nobody", "pw");
+        body["parameters"] = json!({"sslmode": "verify-full", "sslrootcert": path});
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            api.post("/connections/test", body),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer, the server is still reading it"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["success"], false, "{}", r.body);
+        let message = r.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("sslrootcert") && message.contains("not a regular file"),
+            "{path}: {message}"
+        );
+    }
+    let _ = std::fs::remove_file(&fifo);
+    assert_eq!(api.get("/status").await.status, 200);
+}
