@@ -4,6 +4,8 @@
 //! UI page.
 
 mod common;
+#[path = "security/routes.rs"]
+mod routes;
 #[path = "security/secrets.rs"]
 mod secrets;
 #[path = "security/teams.rs"]
