@@ -466,6 +466,10 @@ async fn no_secret_appears_in_responses_logs_operations_enrichment_or_the_store(
         }
     }
     assert!(cells > 500, "{cells} cells read");
+    eprintln!(
+        "secrets: {} responses, {enriched_rows} enrichment rows, {cells} metadata cells searched",
+        bodies.len()
+    );
     let enc = meta
         .query_one(
             "SELECT length(password_enc), (SELECT length(credentials_enc) FROM connections WHERE name = 'zq-vault') \

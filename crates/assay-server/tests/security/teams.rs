@@ -313,6 +313,7 @@ async fn another_teams_records_are_not_found_on_every_route_and_page() {
         "routes without a team-isolation case: {unclassified:?}"
     );
     assert!(calls > 80, "{calls} calls");
+    eprintln!("team isolation: {calls} requests as another team's member");
 
     // the lists alice can read hold nothing of B's; the Public datastore is visible to her
     let lists = api
@@ -487,7 +488,13 @@ async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
         );
         assert!(!text.to_lowercase().contains(MARK), "POST {p}: {text}");
     }
-    for p in ["/datastores", "/enrichment"] {
+    // her lists and forms (Add Datastore and Link Enrichment offer connections and enrichment datastores)
+    for p in [
+        "/datastores".to_string(),
+        "/enrichment".to_string(),
+        "/datastores/new".to_string(),
+        format!("/datastores/{}/link", i.a_ds),
+    ] {
         let r = http
             .get(format!("{root}{p}"))
             .header("Cookie", &cookie)
@@ -498,7 +505,7 @@ async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
         let body = r.text().await.unwrap();
         assert!(
             !body.to_lowercase().contains(MARK),
-            "{p} lists B's datastores"
+            "{p} lists B's datastores or connections"
         );
     }
     let r = http

@@ -196,6 +196,7 @@ async fn every_bad_token_is_refused_on_every_protected_route() {
         }
     }
     assert!(checked > 1000, "{checked} requests");
+    eprintln!("bad tokens: {checked} requests, {} cases", cases.len());
 
     // the web UI treats such a session cookie like none: back to the login page
     let ui = reqwest::Client::builder()
