@@ -24,6 +24,8 @@ pub struct Opts {
     pub datastores: usize,
     pub tables: usize,
     pub page_reps: usize,
+    /// Pause of each client between two requests (0: back to back, the stress case).
+    pub think_ms: u64,
 }
 
 /// The route kinds of the mix, in the order a client cycles through them (one edit in eight requests).
@@ -217,11 +219,20 @@ struct Fixture {
     edit_checks: Vec<i64>,
 }
 
-async fn client_loop(i: usize, http: Http, fx: Arc<Fixture>, stop: Arc<AtomicBool>) -> ClientLog {
+async fn client_loop(
+    i: usize,
+    http: Http,
+    fx: Arc<Fixture>,
+    stop: Arc<AtomicBool>,
+    think: Duration,
+) -> ClientLog {
     let mut log = ClientLog::default();
     let n = fx.edit_checks.len();
     let mut k = i;
     while !stop.load(Ordering::Relaxed) {
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
         let kind = MIX[k % MIX.len()];
         k += 1;
         let (method, path, body, edit) = match kind {
@@ -433,7 +444,15 @@ async fn load_phase(url: &str, o: &Opts, server: &Server) -> Result<(Value, i64)
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..o.clients)
-        .map(|i| tokio::spawn(client_loop(i, http.fresh(), fx.clone(), stop.clone())))
+        .map(|i| {
+            tokio::spawn(client_loop(
+                i,
+                http.fresh(),
+                fx.clone(),
+                stop.clone(),
+                Duration::from_millis(o.think_ms),
+            ))
+        })
         .collect();
     let mut loaded = Vec::new();
     while loaded.is_empty() || t0.elapsed() < Duration::from_secs(o.seconds) {
@@ -503,6 +522,7 @@ async fn load_phase(url: &str, o: &Opts, server: &Server) -> Result<(Value, i64)
     Ok((
         json!({
             "clients": o.clients,
+            "think_ms": o.think_ms,
             "window_s": window,
             "requests": requests,
             "requests_per_s": requests as f64 / window,
@@ -637,6 +657,25 @@ async fn catalog_phase(
         &[&ids],
     )
     .await?;
+    // five anomalies per table, one in five of them still open
+    m.execute(
+        "INSERT INTO anomalies (uuid, datastore_id, container_id, type, status, anomalous_records_count, fingerprint, \
+           message, archived_at) \
+         SELECT md5(k.id::text || '-' || n)::uuid, k.datastore_id, k.id, 'shape', \
+                CASE WHEN n % 5 = 0 THEN 'Active' ELSE 'Resolved' END, n, md5(k.id::text || '/' || n), \
+                'amount is out of range in ' || n || ' rows', CASE WHEN n % 5 = 0 THEN NULL ELSE now() END \
+         FROM containers k CROSS JOIN generate_series(1, 5) n WHERE k.datastore_id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    m.execute(
+        "INSERT INTO anomaly_checks (anomaly_id, check_id, message) \
+         SELECT a.id, q.id, 'amount is out of range' FROM anomalies a \
+         JOIN quality_checks q ON q.container_id = a.container_id AND q.rule_type = 'between' \
+         WHERE a.datastore_id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
     m.batch_execute("ANALYZE").await?;
     let build_s = t0.elapsed().as_secs_f64();
     let count = |sql: &'static str| {
@@ -649,6 +688,7 @@ async fn catalog_phase(
         "fields": count("SELECT count(*) FROM fields").await?,
         "checks": count("SELECT count(*) FROM quality_checks").await?,
         "operations": count("SELECT count(*) FROM operations").await?,
+        "anomalies": count("SELECT count(*) FROM anomalies").await?,
     });
     let mid = ids.get(ids.len() / 2).copied().unwrap_or_default();
     let pages = [
@@ -659,6 +699,8 @@ async fn catalog_phase(
         "/api/containers".to_string(),
         "/api/quality-checks".to_string(),
         format!("/api/quality-checks?datastore={mid}"),
+        "/api/anomalies".to_string(),
+        format!("/api/anomalies?datastore={mid}"),
         "/api/operations".to_string(),
         format!("/api/operations?datastore={mid}"),
         "/datastores".to_string(),

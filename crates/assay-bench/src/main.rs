@@ -82,6 +82,9 @@ enum Cmd {
         /// Timed requests per list page
         #[arg(long, default_value_t = 50)]
         page_reps: usize,
+        /// Pause of each client between requests (0: back to back)
+        #[arg(long, default_value_t = 0)]
+        think_ms: u64,
         #[arg(long)]
         url: Option<String>,
         #[arg(long)]
@@ -632,6 +635,7 @@ async fn main() -> Result<()> {
             datastores,
             tables,
             page_reps,
+            think_ms,
             url,
             keep,
         } => {
@@ -642,6 +646,7 @@ async fn main() -> Result<()> {
                 datastores,
                 tables,
                 page_reps,
+                think_ms,
             };
             match url {
                 Some(u) => load::run(&u, &o).await,
