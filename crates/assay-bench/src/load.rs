@@ -340,7 +340,7 @@ fn percentiles(mut v: Vec<f64>) -> Value {
            "max_ms": r(v[v.len() - 1])})
 }
 
-/// The ten checks of the scan benchmark, through the API.
+/// The ten checks of the scan benchmark and one check per client to edit, through the API; returns the latter.
 async fn create_checks(http: &Http, orders: i64, clients: usize) -> Result<Vec<i64>> {
     let statuses = [
         "pending",

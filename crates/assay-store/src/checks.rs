@@ -148,22 +148,6 @@ pub struct CheckFilter {
 }
 
 impl Store {
-    /// The quality score of a datastore: the percentage of its active checks that passed their last scan
-    /// (checks never scanned do not count); `None` before any check has run.
-    pub async fn quality_score(&self, datastore_id: i64) -> Result<Option<f64>, StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "SELECT count(*) FILTER (WHERE q.is_passing), count(*) FILTER (WHERE q.is_passing IS NOT NULL) \
-                 FROM quality_checks q JOIN containers k ON k.id = q.container_id \
-                 WHERE k.datastore_id = $1 AND q.deleted_at IS NULL AND q.status = 'Active'",
-                &[&datastore_id],
-            )
-            .await?;
-        let (passing, asserted): (i64, i64) = (row.get(0), row.get(1));
-        Ok((asserted > 0).then(|| 100.0 * passing as f64 / asserted as f64))
-    }
-
     /// Upserts a container's inferred checks in one transaction.
     pub async fn upsert_inferred_checks(
         &self,
