@@ -25,7 +25,7 @@ impl Folder {
     }
 
     /// Adds field `i` of a row (`None` is SQL NULL); fields past the known ones are ignored.
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, i: usize, raw: Option<&[u8]>) {
         let Some(st) = self.states.get_mut(i) else {
             return;

@@ -123,6 +123,51 @@ impl Kll {
         }
     }
 
+    /// Adds a batch of values none of which is NaN, whose least and greatest are `lo` and `hi`: while the
+    /// sampler is in use only the values it keeps are touched, one per block.
+    pub fn update_batch(&mut self, xs: &[f64], lo: f64, hi: f64) {
+        debug_assert!(xs.iter().all(|x| !x.is_nan()));
+        if xs.is_empty() {
+            return;
+        }
+        self.min = self.min.min(lo);
+        self.max = self.max.max(hi);
+        let mut rest = xs;
+        while !rest.is_empty() {
+            if self.s == 0 {
+                // the levels take values one by one until the sampler starts
+                let until = (1u64 << SAMPLER_LG).saturating_sub(self.n) as usize;
+                let (now, later) = rest.split_at(until.min(rest.len()));
+                for &x in now {
+                    self.n += 1;
+                    self.insert(0, x);
+                }
+                rest = later;
+            } else {
+                // values left in this block, and values until the sampler's level next rises
+                let block = 1u64 << self.s;
+                let in_block = (block - self.seen) as usize;
+                let until_raise = ((1u64 << (self.s as u32 + SAMPLER_LG)) - self.n) as usize;
+                let take = in_block.min(until_raise).min(rest.len());
+                let (now, later) = rest.split_at(take);
+                if self.pick >= self.seen && self.pick < self.seen + take as u64 {
+                    self.candidate = now[(self.pick - self.seen) as usize];
+                }
+                self.seen += take as u64;
+                self.n += take as u64;
+                rest = later;
+                if self.seen == block {
+                    let kept = self.candidate;
+                    self.start_block();
+                    self.insert(self.s as usize, kept);
+                }
+            }
+            if self.n >> (self.s as u32 + SAMPLER_LG) != 0 {
+                self.raise_sampler();
+            }
+        }
+    }
+
     fn start_block(&mut self) {
         self.seen = 0;
         self.pick = self.next_random() & ((1u64 << self.s) - 1);
@@ -557,6 +602,25 @@ mod tests {
         for x in xs {
             assert_eq!(value(key(x)).to_bits(), x.to_bits());
         }
+    }
+
+    #[test]
+    fn batches_sample_like_single_updates() {
+        // same seeds, same values: a batch update keeps exactly what single updates keep
+        let xs = values(700_000, 41);
+        let mut one = Kll::new(400);
+        let mut many = one.clone();
+        for x in &xs {
+            one.update(*x);
+        }
+        for chunk in xs.chunks(256) {
+            let lo = chunk.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = chunk.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            many.update_batch(chunk, lo, hi);
+        }
+        assert_eq!(one, many);
+        many.update_batch(&[], 0.0, 0.0);
+        assert_eq!(one, many);
     }
 
     #[test]

@@ -246,7 +246,8 @@ impl FieldState {
 
     /// Folds a batch of finite values into min/max, sum, signs and moments: the batch's own mean and central
     /// moments (two passes, no division per value) merge into the running moments.
-    fn batch_moments(&mut self, xs: impl Iterator<Item = f64> + Clone) {
+    /// Returns the batch's least and greatest values.
+    fn batch_moments(&mut self, xs: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
         let numeric = self.kind.family() == Family::Number;
         let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
         let (mut n, mut negatives, mut zeros) = (0u64, 0u64, 0u64);
@@ -259,7 +260,7 @@ impl FieldState {
             zeros += (x == 0.0) as u64;
         }
         if n == 0 {
-            return;
+            return (lo, hi);
         }
         let mean = sum / n as f64;
         let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
@@ -284,19 +285,18 @@ impl FieldState {
             self.negatives += negatives;
             self.zeros += zeros;
         }
+        (lo, hi)
     }
 
     /// Folds finite numbers not yet counted in `count`; each is then counted exactly (by its bits, one zero) or
     /// goes to the sketches, in order.
     fn fold_numbers(&mut self, xs: &[f64]) {
-        self.batch_moments(xs.iter().copied());
+        let (lo, hi) = self.batch_moments(xs.iter().copied());
         if self.top.is_none() {
             // the sketches are in use: the batch goes to them whole
             self.hll
                 .add_u64s(xs.iter().map(|&x| if x == 0.0 { 0 } else { x.to_bits() }));
-            for &x in xs {
-                self.kll.update(x);
-            }
+            self.kll.update_batch(xs, lo, hi);
             return;
         }
         for &x in xs {
@@ -310,11 +310,15 @@ impl FieldState {
 
     /// The same for instants (microseconds since the Unix epoch), counted exactly by their microseconds.
     fn fold_instants(&mut self, us: &[i64]) {
-        self.batch_moments(us.iter().map(|u| *u as f64));
+        let (lo, hi) = self.batch_moments(us.iter().map(|u| *u as f64));
         if self.top.is_none() {
             self.hll.add_u64s(us.iter().map(|&u| u as u64));
-            for &u in us {
-                self.kll.update(u as f64);
+            let mut xs = [0f64; 256];
+            for chunk in us.chunks(xs.len()) {
+                for (x, u) in xs.iter_mut().zip(chunk) {
+                    *x = *u as f64;
+                }
+                self.kll.update_batch(&xs[..chunk.len()], lo, hi);
             }
             return;
         }
