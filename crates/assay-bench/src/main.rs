@@ -5,6 +5,7 @@
 //! process's peak RSS. `once` profiles one table once, for external harnesses. `scan` and `scan-once` do the
 //! same for the scan engine (see `scan.rs`).
 
+mod fold;
 mod load;
 mod scan;
 
@@ -65,6 +66,14 @@ enum Cmd {
         user: String,
         #[arg(long, env = "PGPASSWORD", default_value = "")]
         password: String,
+    },
+    /// Replay a recorded COPY-binary stream of the generator's `orders` through the profile states (client
+    /// CPU only, no PostgreSQL)
+    Fold {
+        #[arg(long)]
+        file: String,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
     },
     /// Concurrent API clients against an in-process server while scans run, then a large catalog's list pages
     Load {
@@ -279,6 +288,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // the fields after the parenthesised command name; utime and stime are the 14th and 15th
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let ticks = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -329,14 +351,19 @@ async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
     // warm the cache once
     copy_limit(&params, &full).await?;
     let (mut copy_t, mut prof_t) = (Vec::new(), Vec::new());
+    let (mut copy_cpu, mut prof_cpu) = (Vec::new(), Vec::new());
     let mut last = None;
     let mut copy_bytes = 0;
     for _ in 0..reps {
+        let c0 = cpu_seconds();
         let (t, b) = copy_limit(&params, &full).await?;
         copy_t.push(t);
+        copy_cpu.push(cpu_seconds() - c0);
         copy_bytes = b;
+        let c0 = cpu_seconds();
         let (t, r) = assay_profile(&params, &full).await?;
         prof_t.push(t);
+        prof_cpu.push(cpu_seconds() - c0);
         last = Some(r);
     }
     let read = last.context("at least one repetition")?;
@@ -437,6 +464,9 @@ async fn bench(url: &str, n: i64, reps: usize, parallel: usize) -> Result<()> {
         "copy_binary_median_s": copy_med,
         "assay_profile_median_s": prof_med,
         "ratio_profile_to_copy": prof_med / copy_med,
+        // the client's own CPU seconds per repetition (PostgreSQL's backends are not counted)
+        "copy_client_cpu_s": copy_cpu,
+        "assay_client_cpu_s": prof_cpu,
         "copy_bytes": copy_bytes,
         "incremental_rows": inc_read.rows,
         "incremental_s": inc_t,
@@ -603,6 +633,7 @@ where
 async fn main() -> Result<()> {
     assay_secrets::install_crypto_provider();
     match Cli::parse().cmd {
+        Cmd::Fold { file, reps } => fold::run(&file, reps),
         Cmd::Profile {
             rows,
             reps,
