@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 const SECRET_SETTING: &str = "jwt_secret";
 /// Tokens live one year by default (the Qualytics CLI warns when fewer than 7 days remain).
 pub const DEFAULT_TOKEN_DAYS: i64 = 365;
+/// The longest a token may last: a hundred years.
+pub const MAX_TOKEN_DAYS: i64 = 36_525;
 
 pub struct Keys {
     encoding: EncodingKey,
@@ -55,7 +57,14 @@ pub async fn issue_token(
     name: &str,
     days: Option<i64>,
 ) -> Result<(i64, String, Option<chrono::DateTime<Utc>>), ApiError> {
-    let expires = days.map(|d| Utc::now() + Duration::days(d));
+    let expires = match days {
+        None => None,
+        Some(d) => Some(
+            Duration::try_days(d)
+                .and_then(|d| Utc::now().checked_add_signed(d))
+                .ok_or_else(|| ApiError::invalid(format!("a token cannot last {d} days")))?,
+        ),
+    };
     let tid = state.store.create_token(user_id, name, expires).await?;
     let claims = Claims {
         sub: user_id.to_string(),

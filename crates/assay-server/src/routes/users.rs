@@ -207,10 +207,13 @@ pub async fn create_token(
     if !f.errors.is_empty() {
         return Err(ApiError::fields(f.errors));
     }
-    if days < 0 {
+    if !(0..=auth::MAX_TOKEN_DAYS).contains(&days) {
         return Err(ApiError::fields(vec![FieldError::new(
             "days",
-            "must be 0 (no expiry) or more",
+            format!(
+                "must be 0 (no expiry) to {} (about a hundred years)",
+                auth::MAX_TOKEN_DAYS
+            ),
         )]));
     }
     if user_id != u.0.id {

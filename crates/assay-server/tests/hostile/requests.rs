@@ -348,6 +348,40 @@ async fn hostile_pagination_is_refused_and_sizes_stay_within_the_maximum() {
     assert_eq!(api.get("/status").await.status, 200);
 }
 
+#[tokio::test]
+async fn token_lifetimes_past_the_calendar_are_refused_not_a_crash() {
+    let api = Api::start().await;
+    for days in [
+        json!(36_526),
+        json!(i64::MAX / 86_400),
+        json!(i64::MAX),
+        json!(-1),
+    ] {
+        let r = api
+            .post("/tokens", json!({"name": "long", "days": days}))
+            .await;
+        assert_eq!(r.status, 422, "days {days}: {}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("days")),
+            "days {days}: {}",
+            r.body
+        );
+    }
+    // the longest allowed lifetime still works, and the server is unharmed
+    let r = api
+        .post("/tokens", json!({"name": "century", "days": 36_525}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["expires_at"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("21"))
+    );
+    assert_eq!(api.get("/users/me").await.status, 200);
+}
+
 // two workers: a handler stuck reading a FIFO would hold one, and the bound below still fires on the other
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_certificate_path_to_a_device_or_a_fifo_is_refused_not_read_forever() {
