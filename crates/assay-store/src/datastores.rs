@@ -206,38 +206,18 @@ impl Store {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT o.id, o.type, o.datastore_id, d.name, o.params, o.result, o.message, o.detail, o.status, \
-                   o.triggered_by, o.abort_requested, o.aborted_by, o.created, o.start_time, o.end_time \
-                 FROM datastores d CROSS JOIN LATERAL (SELECT * FROM operations o WHERE o.datastore_id = d.id \
-                                                       ORDER BY o.created DESC, o.id DESC LIMIT 1) o \
-                 WHERE d.id = ANY($1)",
+                &format!(
+                    "SELECT {} FROM datastores d CROSS JOIN LATERAL (SELECT * FROM operations o \
+                     WHERE o.datastore_id = d.id ORDER BY o.created DESC, o.id DESC LIMIT 1) o \
+                     WHERE d.id = ANY($1)",
+                    crate::operations::COLS
+                ),
                 &[&ids],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get(2),
-                    OperationRecord {
-                        id: r.get(0),
-                        op_type: r.get(1),
-                        datastore_id: r.get(2),
-                        datastore_name: r.get(3),
-                        params: r.get(4),
-                        result: r.get(5),
-                        message: r.get(6),
-                        detail: r.get(7),
-                        status: r.get(8),
-                        triggered_by: r.get(9),
-                        abort_requested: r.get(10),
-                        aborted_by: r.get(11),
-                        created: r.get(12),
-                        start_time: r.get(13),
-                        end_time: r.get(14),
-                    },
-                )
-            })
+            .map(|r| (r.get(2), crate::operations::op_of(r)))
             .collect())
     }
 

@@ -36,12 +36,12 @@ pub struct OperationFilter {
     pub ascending: bool,
 }
 
-const COLS: &str = "o.id, o.type, o.datastore_id, d.name, o.params, o.result, o.message, o.detail, o.status, \
+pub(crate) const COLS: &str = "o.id, o.type, o.datastore_id, d.name, o.params, o.result, o.message, o.detail, o.status, \
     o.triggered_by, o.abort_requested, o.aborted_by, o.created, o.start_time, o.end_time";
 
 const VISIBLE: &str = crate::visible!("d.id");
 
-fn op_of(r: &tokio_postgres::Row) -> OperationRecord {
+pub(crate) fn op_of(r: &tokio_postgres::Row) -> OperationRecord {
     OperationRecord {
         id: r.get(0),
         op_type: r.get(1),
