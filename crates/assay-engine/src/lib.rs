@@ -9,6 +9,7 @@ pub mod hll;
 pub mod infer;
 pub mod kind;
 pub mod kll;
+pub mod moments;
 pub mod profile;
 pub mod state;
 mod textkind;

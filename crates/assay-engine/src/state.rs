@@ -5,6 +5,7 @@ use crate::error::EngineError;
 use crate::hll::Hll;
 use crate::kind::{decode, Family, Kind, Value};
 use crate::kll::Kll;
+pub use crate::moments::Moments;
 use crate::textkind::{classify, TextKind};
 use base64::Engine;
 use rustc_hash::FxHashMap as HashMap;
@@ -16,73 +17,6 @@ pub const HLL_LG_K: u8 = crate::hll::LG_K as u8;
 pub const KLL_K: u16 = 400;
 /// Exact value counts are kept while a field has at most this many distinct values.
 pub const TOP_LIMIT: usize = 64;
-
-/// Streaming moments (count, mean and central moments up to the 4th), mergeable (Chan, Terriberry).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Moments {
-    pub n: f64,
-    pub mean: f64,
-    pub m2: f64,
-    pub m3: f64,
-    pub m4: f64,
-}
-
-impl Moments {
-    #[inline]
-    pub fn add(&mut self, x: f64) {
-        let n1 = self.n;
-        self.n += 1.0;
-        let n = self.n;
-        let delta = x - self.mean;
-        let dn = delta / n;
-        let dn2 = dn * dn;
-        let term1 = delta * dn * n1;
-        self.mean += dn;
-        self.m4 += term1 * dn2 * (n * n - 3.0 * n + 3.0) + 6.0 * dn2 * self.m2 - 4.0 * dn * self.m3;
-        self.m3 += term1 * dn * (n - 2.0) - 3.0 * dn * self.m2;
-        self.m2 += term1;
-    }
-
-    pub fn merge(&mut self, o: &Moments) {
-        if o.n == 0.0 {
-            return;
-        }
-        if self.n == 0.0 {
-            *self = *o;
-            return;
-        }
-        let (na, nb) = (self.n, o.n);
-        let n = na + nb;
-        let d = o.mean - self.mean;
-        let d2 = d * d;
-        let m2 = self.m2 + o.m2 + d2 * na * nb / n;
-        let m3 = self.m3
-            + o.m3
-            + d2 * d * na * nb * (na - nb) / (n * n)
-            + 3.0 * d * (na * o.m2 - nb * self.m2) / n;
-        let m4 = self.m4
-            + o.m4
-            + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
-            + 6.0 * d2 * (na * na * o.m2 + nb * nb * self.m2) / (n * n)
-            + 4.0 * d * (na * o.m3 - nb * self.m3) / n;
-        self.mean += d * nb / n;
-        self.n = n;
-        self.m2 = m2;
-        self.m3 = m3;
-        self.m4 = m4;
-    }
-
-    pub fn variance(&self) -> Option<f64> {
-        (self.n > 1.0).then(|| self.m2 / (self.n - 1.0))
-    }
-    pub fn skewness(&self) -> Option<f64> {
-        (self.n > 2.0 && self.m2 > 0.0).then(|| self.n.sqrt() * self.m3 / self.m2.powf(1.5))
-    }
-    /// Excess kurtosis.
-    pub fn kurtosis(&self) -> Option<f64> {
-        (self.n > 3.0 && self.m2 > 0.0).then(|| self.n * self.m4 / (self.m2 * self.m2) - 3.0)
-    }
-}
 
 /// Exact counts of the values of a field while it has few distinct ones: numbers, instants and booleans by
 /// their bits, text by value.
@@ -244,63 +178,37 @@ impl FieldState {
         Some(v)
     }
 
-    /// Folds a batch of finite values into min/max, sum, signs and moments: the batch's own mean and central
-    /// moments (two passes, no division per value) merge into the running moments.
-    /// Returns the batch's least and greatest values.
-    fn batch_moments(&mut self, xs: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-        let numeric = self.kind.family() == Family::Number;
+    /// Folds a batch of finite values (not yet counted in `count`) whose exact-count keys are `key(i)`: min/max,
+    /// sum and signs in one loop, the batch's own moments merged into the running ones, then each value is
+    /// counted exactly or goes to the sketches, in order (the whole batch at once once the sketches are in use).
+    fn fold_batch(&mut self, xs: &[f64], key: impl Fn(usize) -> u64) {
+        if xs.is_empty() {
+            return;
+        }
         let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
-        let (mut n, mut negatives, mut zeros) = (0u64, 0u64, 0u64);
-        for x in xs.clone() {
+        let (mut negatives, mut zeros) = (0u64, 0u64);
+        for &x in xs {
             lo = lo.min(x);
             hi = hi.max(x);
             sum += x;
-            n += 1;
             negatives += (x < 0.0) as u64;
             zeros += (x == 0.0) as u64;
         }
-        if n == 0 {
-            return (lo, hi);
-        }
-        let mean = sum / n as f64;
-        let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
-        for x in xs {
-            let d = x - mean;
-            let d2 = d * d;
-            m2 += d2;
-            m3 += d2 * d;
-            m4 += d2 * d2;
-        }
-        self.moments.merge(&Moments {
-            n: n as f64,
-            mean,
-            m2,
-            m3,
-            m4,
-        });
+        self.moments.merge(&Moments::of_batch(xs, sum));
         self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
         self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
-        if numeric {
+        if self.kind.family() == Family::Number {
             self.sum += sum;
             self.negatives += negatives;
             self.zeros += zeros;
         }
-        (lo, hi)
-    }
-
-    /// Folds finite numbers not yet counted in `count`; each is then counted exactly (by its bits, one zero) or
-    /// goes to the sketches, in order.
-    fn fold_numbers(&mut self, xs: &[f64]) {
-        let (lo, hi) = self.batch_moments(xs.iter().copied());
         if self.top.is_none() {
-            // the sketches are in use: the batch goes to them whole
-            self.hll
-                .add_u64s(xs.iter().map(|&x| if x == 0.0 { 0 } else { x.to_bits() }));
+            self.hll.add_u64s((0..xs.len()).map(&key));
             self.kll.update_batch(xs, lo, hi);
             return;
         }
-        for &x in xs {
-            let bits = if x == 0.0 { 0 } else { x.to_bits() };
+        for (i, &x) in xs.iter().enumerate() {
+            let bits = key(i);
             if !self.count_bits(bits) {
                 self.hll.add_u64(bits);
                 self.kll.update(x);
@@ -308,25 +216,20 @@ impl FieldState {
         }
     }
 
-    /// The same for instants (microseconds since the Unix epoch), counted exactly by their microseconds.
+    /// Folds finite numbers, counted exactly by their bits (one zero).
+    fn fold_numbers(&mut self, xs: &[f64]) {
+        self.fold_batch(xs, |i| if xs[i] == 0.0 { 0 } else { xs[i].to_bits() });
+    }
+
+    /// Folds instants (microseconds since the Unix epoch), counted exactly by their microseconds (an `f64`
+    /// cannot hold every instant exactly).
     fn fold_instants(&mut self, us: &[i64]) {
-        let (lo, hi) = self.batch_moments(us.iter().map(|u| *u as f64));
-        if self.top.is_none() {
-            self.hll.add_u64s(us.iter().map(|&u| u as u64));
-            let mut xs = [0f64; 256];
-            for chunk in us.chunks(xs.len()) {
-                for (x, u) in xs.iter_mut().zip(chunk) {
-                    *x = *u as f64;
-                }
-                self.kll.update_batch(&xs[..chunk.len()], lo, hi);
+        let mut xs = [0f64; 256];
+        for chunk in us.chunks(xs.len()) {
+            for (x, u) in xs.iter_mut().zip(chunk) {
+                *x = *u as f64;
             }
-            return;
-        }
-        for &u in us {
-            if !self.count_bits(u as u64) {
-                self.hll.add_u64(u as u64);
-                self.kll.update(u as f64);
-            }
+            self.fold_batch(&xs[..chunk.len()], |i| chunk[i] as u64);
         }
     }
 
@@ -763,17 +666,6 @@ mod tests {
         let back = FieldState::from_bytes(&f.to_bytes()).unwrap();
         assert!(back.is_exact());
         assert_eq!(back.quantile(0.9), Some(9.0));
-    }
-
-    #[test]
-    fn moments_match_the_textbook() {
-        let mut m = Moments::default();
-        for x in [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0] {
-            m.add(x);
-        }
-        assert!((m.mean - 5.0).abs() < 1e-12);
-        assert!((m.m2 / m.n - 4.0).abs() < 1e-12, "population variance 4");
-        assert!(m.skewness().unwrap() > 0.0);
     }
 
     #[test]
