@@ -8,92 +8,9 @@ mod common;
 
 use assay_store::cluster::{Cluster, ClusterOptions};
 use assay_testkit::TestPg;
-use common::{BIN, shop, tmp};
+use common::{Server, shop, tmp};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `assay serve` as a child process whose output lines are kept, so tests can wait for what it logs.
-struct Serve {
-    child: Child,
-    base: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    // the child is waited for in Drop, which also runs when a test panics
-    #[allow(clippy::zombie_processes)]
-    fn start(args: &[&str]) -> (Serve, Option<String>) {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn assay serve");
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let keep = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = {
-                let l = lines.lock().unwrap();
-                let token = l
-                    .iter()
-                    .find_map(|x| x.trim().strip_prefix("API token: ").map(str::to_string));
-                l.iter()
-                    .find_map(|x| x.strip_prefix("Assay is listening on "))
-                    .map(|rest| (rest.split_whitespace().next().unwrap().to_string(), token))
-            };
-            if let Some((url, token)) = found {
-                let serve = Serve {
-                    child,
-                    base: format!("{url}/api"),
-                    lines,
-                };
-                return (serve, token);
-            }
-            assert!(Instant::now() < deadline, "assay serve did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn logged(&self, text: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
-    }
-
-    fn sigkill(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-
-    fn stop(mut self) {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "assay serve stops cleanly on SIGTERM");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The API with the admin token.
 struct Http {
@@ -301,9 +218,9 @@ async fn a_killed_server_fails_its_interrupted_run_and_the_queue_runs_after_rest
         "--data-dir",
         data.to_str().unwrap(),
     ];
-    let (mut server, token) = Serve::start(&args);
-    let token = token.expect("first start prints a token");
-    let http = Http::new(&server.base, &token);
+    let mut server = Server::start(&args);
+    let token = server.token.clone().expect("first start prints a token");
+    let http = Http::new(&format!("{}/api", server.url), &token);
     let ds = datastore(&http, pg, &db, &reader).await;
     let orders = container(&http, ds, "orders").await;
     let slow = container(&http, ds, "slow").await;
@@ -363,9 +280,9 @@ async fn a_killed_server_fails_its_interrupted_run_and_the_queue_runs_after_rest
     assert_eq!(result_of(&meta, profile).await, "queued");
     assert_eq!(result_of(&meta, rescan).await, "queued");
 
-    let (server, token) = Serve::start(&args);
-    assert!(token.is_none(), "the admin exists already");
-    let http = Http::new(&server.base, &http.token);
+    let server = Server::start(&args);
+    assert!(server.token.is_none(), "the admin exists already");
+    let http = Http::new(&format!("{}/api", server.url), &http.token);
     let op = http.wait(interrupted).await;
     let recovered = killed_at.elapsed();
     assert_eq!(op["result"], "failure", "{op}");
@@ -470,13 +387,16 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
     let (db, reader) = slow_source(pg, 3).await;
     let data = tmp("restart-meta-data");
     let url = cluster.0.superuser_url("assay");
-    let (server, token) = Serve::start(&[
+    let server = Server::start(&[
         "--metadata-url",
         url.as_str(),
         "--data-dir",
         data.to_str().unwrap(),
     ]);
-    let http = Http::new(&server.base, &token.unwrap());
+    let http = Http::new(
+        &format!("{}/api", server.url),
+        server.token.as_ref().expect("first start prints a token"),
+    );
     let ds = datastore(&http, pg, &db, &reader).await;
 
     // idle: the outage answers 503, and the first request after it succeeds without a server restart

@@ -7,8 +7,8 @@ use assay_testkit::TestPg;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_assay");
 
@@ -16,6 +16,8 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub token: Option<String>,
+    /// Every line the server printed so far, so tests can wait for what it logs.
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -31,25 +33,59 @@ impl Server {
             .spawn()
             .expect("spawn assay serve");
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let keep = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                keep.lock().unwrap().push(line);
             }
         });
-        let mut token = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server prints its address");
-            if let Some(t) = line.trim().strip_prefix("API token: ") {
-                token = Some(t.to_string());
+            let found = {
+                let l = lines.lock().unwrap();
+                let token = l
+                    .iter()
+                    .find_map(|x| x.trim().strip_prefix("API token: ").map(str::to_string));
+                l.iter()
+                    .find_map(|x| x.strip_prefix("Assay is listening on "))
+                    .map(|rest| (rest.split_whitespace().next().unwrap().to_string(), token))
+            };
+            if let Some((url, token)) = found {
+                return Server {
+                    child,
+                    url,
+                    token,
+                    lines,
+                };
             }
-            if let Some(rest) = line.strip_prefix("Assay is listening on ") {
-                let url = rest.split_whitespace().next().unwrap().to_string();
-                return Server { child, url, token };
-            }
+            assert!(Instant::now() < deadline, "the server prints its address");
+            std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether the server printed a line containing `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
+    /// Kills the server without warning.
+    pub fn sigkill(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; the server must stop cleanly.
+    pub fn stop(mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "assay serve stops cleanly on SIGTERM");
     }
 
     /// Ctrl-C; returns the exit status.
