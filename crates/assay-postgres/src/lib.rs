@@ -7,6 +7,7 @@ pub mod classify;
 pub mod connect;
 mod error;
 pub mod ident;
+pub mod idle;
 pub mod preflight;
 pub mod profile;
 pub mod scan;

@@ -37,7 +37,12 @@ pub struct AppState {
     pub keys: Arc<auth::Keys>,
     pub wake_runner: Arc<tokio::sync::Notify>,
     pub logins: Arc<throttle::LoginThrottle>,
+    /// Idle source sessions for checking a quality check's SQL with the source's planner.
+    pub source_sessions: assay_postgres::idle::IdleSessions,
 }
+
+/// How many source sessions a server keeps idle for check validation (each is a backend on a source).
+const SOURCE_SESSIONS_IDLE: usize = 4;
 
 impl AppState {
     /// Builds the state from an open store (loading or creating the token signing key).
@@ -49,6 +54,10 @@ impl AppState {
             keys: Arc::new(keys),
             wake_runner: Arc::new(tokio::sync::Notify::new()),
             logins: Arc::new(throttle::LoginThrottle::default()),
+            source_sessions: assay_postgres::idle::IdleSessions::new(
+                SOURCE_SESSIONS_IDLE,
+                std::time::Duration::from_secs(60),
+            ),
         })
     }
 }

@@ -497,7 +497,7 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
     );
     let su = TestPg::shared().superuser(&db).await;
     let running: i64 = su
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid()", &[])
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND state = 'active'", &[])
         .await
         .unwrap()
         .get(0);
@@ -520,7 +520,7 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let n: i64 = su
             .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                        WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'", &[])
+                        WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state = 'active'", &[])
             .await
             .unwrap()
             .get(0);

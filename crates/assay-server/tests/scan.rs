@@ -3,6 +3,7 @@
 
 mod common;
 
+use assay_testkit::TestPg;
 use common::checks::{anomalies, container_id, create, run, setup};
 use serde_json::{Value, json};
 
@@ -405,6 +406,49 @@ async fn every_rule_passes_and_fails_on_known_data() {
             assert!(!passing.contains(&id), "passing check {id} in {a}");
         }
     }
+}
+
+/// An edit that keeps the definition (description, tags) is saved without asking the source, so it works even
+/// when the source would now reject the definition; an edit of the definition is checked again.
+#[tokio::test]
+async fn only_definition_edits_are_checked_with_the_source() {
+    let (api, ds, db) = setup("checkedit", ITEMS).await;
+    let items = container_id(&api, ds, "items").await;
+    let r = api
+        .post(
+            "/quality-checks",
+            json!({"container_id": items, "rule": "between", "fields": ["qty"], "description": "qty range",
+                   "properties": {"min": 1, "max": 9}, "filter": "note IS NOT NULL"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    // the column the filter names goes away at the source
+    TestPg::shared()
+        .superuser(&db)
+        .await
+        .batch_execute("ALTER TABLE sales.items DROP COLUMN note CASCADE")
+        .await
+        .unwrap();
+    let r = api
+        .put(
+            &format!("/quality-checks/{id}"),
+            json!({"description": "qty range, reviewed", "tags": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["description"], "qty range, reviewed");
+    assert_eq!(r.body["properties"]["max"], 9);
+    let r = api
+        .put(
+            &format!("/quality-checks/{id}"),
+            json!({"properties": {"min": 1, "max": 8}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("note"), "{}", r.body);
+    let v = api.get(&format!("/quality-checks/{id}")).await.body;
+    assert_eq!(v["properties"]["max"], 9, "a rejected edit changes nothing");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! into duplicates; a clean full scan resolves the open anomalies it no longer finds. Also the anomaly API's
 //! reads and status changes.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
@@ -195,7 +196,7 @@ impl Store {
         for a in &w.anomalies {
             fingerprints.push(a.fingerprint.clone());
             let open: Option<i64> = if w.archive_duplicates {
-                tx.query_opt(
+                tx.q_opt(
                     "SELECT id FROM anomalies WHERE container_id = $1 AND fingerprint = $2 \
                      AND status IN ('Active', 'Acknowledged') AND operation_id IS DISTINCT FROM $3 ORDER BY id LIMIT 1",
                     &[&w.container_id, &a.fingerprint, &w.operation_id],
@@ -213,7 +214,7 @@ impl Store {
                 ("Active", false)
             };
             let row = tx
-                .query_one(
+                .q_one(
                     "INSERT INTO anomalies (uuid, operation_id, datastore_id, container_id, type, status, \
                        anomalous_records_count, fingerprint, fingerprint_source, message, tags, source_records, weight, \
                        archived_at) \
@@ -239,7 +240,7 @@ impl Store {
             let id: i64 = row.get(0);
             out.ids.push((id, row.get(1)));
             for (check, msg) in &a.checks {
-                tx.execute(
+                tx.exec(
                     "INSERT INTO anomaly_checks (anomaly_id, check_id, message) VALUES ($1, $2, $3) \
                      ON CONFLICT DO NOTHING",
                     &[&id, check, msg],
@@ -249,7 +250,7 @@ impl Store {
         }
         let ran: Vec<i64> = w.metrics.iter().map(|m| m.check_id).collect();
         for m in &w.metrics {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO check_metrics (operation_id, check_id, container_id, passed, asserted_records, \
                    anomalous_records, value, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
@@ -264,14 +265,14 @@ impl Store {
                 ],
             )
             .await?;
-            tx.execute(
+            tx.exec(
                 "UPDATE quality_checks SET last_asserted = now(), is_passing = $2 WHERE id = $1",
                 &[&m.check_id, &m.passed],
             )
             .await?;
         }
         for (check, msg) in &w.invalid {
-            tx.execute(
+            tx.exec(
                 "UPDATE quality_checks SET status = 'Invalid', status_message = $2, is_passing = NULL, \
                    deleted_at = coalesce(deleted_at, now()), updated = now() WHERE id = $1",
                 &[check, msg],
@@ -281,7 +282,7 @@ impl Store {
         if w.auto_resolve {
             // open anomalies whose every failed check ran in this scan and whose finding did not come back
             out.resolved = tx
-                .execute(
+                .exec(
                     "UPDATE anomalies a SET status = 'Resolved', archived_at = now(), updated = now() \
                      WHERE a.container_id = $1 AND a.status IN ('Active', 'Acknowledged') \
                        AND a.operation_id IS DISTINCT FROM $2 AND NOT (a.fingerprint = ANY($3)) \
@@ -293,13 +294,13 @@ impl Store {
                 .await? as i64;
         }
         if let Some(cp) = &w.checkpoint {
-            tx.execute(
+            tx.exec(
                 "UPDATE containers SET incremental_checkpoint = $2 WHERE id = $1",
                 &[&w.container_id, cp],
             )
             .await?;
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO container_scans (operation_id, container_id, result, message, incremental, records_processed, \
                anomaly_count, checks_run, checks_failed, checkpoint, duration_ms) \
              VALUES ($1, $2, 'success', $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -328,7 +329,7 @@ impl Store {
     /// Marks anomalies whose rows were written to the enrichment store.
     pub async fn mark_enriched(&self, ids: &[i64]) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE anomalies SET source_enriched = true WHERE id = ANY($1)",
             &[&ids],
         )
@@ -349,14 +350,14 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         for (check, msg) in invalid {
-            tx.execute(
+            tx.exec(
                 "UPDATE quality_checks SET status = 'Invalid', status_message = $2, is_passing = NULL, \
                    deleted_at = coalesce(deleted_at, now()), updated = now() WHERE id = $1",
                 &[check, msg],
             )
             .await?;
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO container_scans (operation_id, container_id, result, message, incremental) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (operation_id, container_id) DO UPDATE SET \
                result = EXCLUDED.result, message = EXCLUDED.message",
@@ -467,7 +468,7 @@ impl Store {
     pub async fn anomaly(&self, id: i64, viewer: &Viewer) -> Result<AnomalyRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {COLS} FROM {FROM} WHERE a.id = $3 AND {VISIBLE}"),
                 &[&viewer.is_admin, &viewer.user_id, &id],
             )
@@ -487,7 +488,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute(
+            .exec(
                 "UPDATE anomalies SET status = coalesce($2, status), \
                    archived_at = CASE WHEN $2::text IS NULL THEN archived_at ELSE NULL END, \
                    description = coalesce($3, description), tags = coalesce($4, tags), \
@@ -516,14 +517,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = if archive {
-            c.execute(
+            c.exec(
                 "UPDATE anomalies SET status = $2, archived_at = coalesce(archived_at, now()), updated = now() \
                  WHERE id = $1",
                 &[&id, &status],
             )
             .await?
         } else {
-            c.execute("DELETE FROM anomalies WHERE id = $1", &[&id])
+            c.exec("DELETE FROM anomalies WHERE id = $1", &[&id])
                 .await?
         };
         if n == 0 {

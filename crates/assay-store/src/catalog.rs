@@ -1,6 +1,7 @@
 //! The synced catalog: containers (tables and views) and their fields. A sync upserts by name so ids stay
 //! stable, marks what disappeared (or prunes it), and restores what reappears.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::StoreError;
 use assay_core::catalog::DiscoveredTable;
@@ -149,7 +150,7 @@ impl Store {
         let mut out = SyncOutcome::default();
         if recreate {
             out.pruned = tx
-                .execute(
+                .exec(
                     "DELETE FROM containers WHERE datastore_id = $1 AND table_type <> 'computed_table'",
                     &[&datastore_id],
                 )
@@ -183,7 +184,7 @@ impl Store {
             let column_names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
             // Keep a user's (or an earlier sync's) incremental choice while its field still exists.
             let row = tx
-                .query_one(
+                .q_one(
                     "INSERT INTO containers AS k (datastore_id, name, table_type, row_estimate, primary_key, \
                        incremental_candidates, incremental_identifier_type, incremental_field_name, remarks, \
                        last_synced) \
@@ -231,7 +232,7 @@ impl Store {
                 out.updated += 1;
             }
             for col in &t.columns {
-                tx.execute(
+                tx.exec(
                     "INSERT INTO fields (container_id, name, ordinal, native_type, type, nullable, sequence_backed, \
                        remarks, typname, typcategory) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (container_id, name) DO UPDATE SET ordinal = EXCLUDED.ordinal, \
@@ -254,7 +255,7 @@ impl Store {
                 .await?;
                 out.fields += 1;
             }
-            tx.execute(
+            tx.exec(
                 "UPDATE fields SET deleted_at = now() \
                  WHERE container_id = $1 AND deleted_at IS NULL AND NOT name = ANY($2) \
                    AND NOT EXISTS (SELECT 1 FROM computed_fields cf \
@@ -269,14 +270,14 @@ impl Store {
         );
         if prune {
             out.pruned = tx
-                .execute(
+                .exec(
                     &format!("DELETE FROM containers WHERE {gone}"),
                     &[&datastore_id, &seen, &kinds],
                 )
                 .await? as i64;
         } else {
             out.missing = tx
-                .execute(
+                .exec(
                     &format!("UPDATE containers SET deleted_at = now() WHERE deleted_at IS NULL AND {gone}"),
                     &[&datastore_id, &seen, &kinds],
                 )
@@ -322,7 +323,7 @@ impl Store {
     pub async fn container(&self, id: i64, viewer: &Viewer) -> Result<ContainerRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!(
                     "SELECT {COLS} FROM containers k JOIN datastores d ON d.id = k.datastore_id \
                      WHERE k.id = $3 AND {VISIBLE}"
@@ -342,7 +343,7 @@ impl Store {
     ) -> Result<Vec<FieldRecord>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT id, container_id, name, ordinal, native_type, type, nullable, sequence_backed, remarks, \
                    deleted_at, created, typname, typcategory FROM fields WHERE container_id = $1 AND ($2 OR deleted_at IS NULL) \
                  ORDER BY deleted_at IS NOT NULL, ordinal, name",

@@ -1,6 +1,7 @@
 //! Quality checks. Profiles upsert the checks they infer (keyed by rule and fields); a check a user edited
 //! is no longer inferred and is never overwritten.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
@@ -157,7 +158,7 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let container_name: String = tx
-            .query_one(
+            .q_one(
                 "SELECT name FROM containers WHERE id = $1",
                 &[&container_id],
             )
@@ -166,7 +167,7 @@ impl Store {
         let mut out = CheckSync::default();
         for k in checks {
             let row = tx
-                .query_opt(
+                .q_opt(
                     "INSERT INTO quality_checks AS q (container_id, rule_type, description, fields, coverage, \
                        properties, status, inferred, inference_key, additional_metadata) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, \
@@ -240,7 +241,7 @@ impl Store {
     pub async fn check(&self, id: i64, viewer: &Viewer) -> Result<CheckRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {COLS} FROM quality_checks q JOIN containers k ON k.id = q.container_id WHERE q.id = $3 AND {VISIBLE}"),
                 &[&viewer.is_admin, &viewer.user_id, &id],
             )
@@ -255,7 +256,7 @@ impl Store {
         if metadata.get("_qualytics_check_uid").is_none() {
             // a portable id, unique within the container, so export → import round trips update this check
             let name: String = c
-                .query_one(
+                .q_one(
                     "SELECT name FROM containers WHERE id = $1",
                     &[&k.container_id],
                 )
@@ -263,7 +264,7 @@ impl Store {
                 .get(0);
             let base = assay_core::rules::check_uid(&name, &k.rule_type, &k.fields);
             let taken: Vec<String> = c
-                .query(
+                .q(
                     "SELECT additional_metadata ->> '_qualytics_check_uid' FROM quality_checks \
                      WHERE container_id = $1 AND additional_metadata ? '_qualytics_check_uid'",
                     &[&k.container_id],
@@ -283,7 +284,7 @@ impl Store {
             }
         }
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO quality_checks (container_id, rule_type, description, fields, coverage, filter, properties, \
                    status, inferred, tags, additional_metadata, anomaly_message_field, owner_id, last_editor) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, $9, $10, $11, $12, $13) RETURNING id",
@@ -320,7 +321,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute(
+            .exec(
                 "UPDATE quality_checks SET \
                    inferred = inferred AND fields = $3 AND coverage IS NOT DISTINCT FROM $4 \
                               AND filter IS NOT DISTINCT FROM $5 AND properties = $6, \
@@ -352,7 +353,7 @@ impl Store {
             return Ok(true);
         }
         let exists = c
-            .query_opt("SELECT 1 FROM quality_checks WHERE id = $1", &[&id])
+            .q_opt("SELECT 1 FROM quality_checks WHERE id = $1", &[&id])
             .await?
             .is_some();
         if !exists {
@@ -375,21 +376,21 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         if delete_anomalies {
-            tx.execute(
+            tx.exec(
                 "DELETE FROM anomalies WHERE id IN (SELECT anomaly_id FROM anomaly_checks WHERE check_id = $1)",
                 &[&id],
             )
             .await?;
         }
         let n = if archive {
-            tx.execute(
+            tx.exec(
                 "UPDATE quality_checks SET status = $2, deleted_at = coalesce(deleted_at, now()), updated = now() \
                  WHERE id = $1",
                 &[&id, &status],
             )
             .await?
         } else {
-            tx.execute("DELETE FROM quality_checks WHERE id = $1", &[&id])
+            tx.exec("DELETE FROM quality_checks WHERE id = $1", &[&id])
                 .await?
         };
         if n == 0 {
@@ -408,7 +409,7 @@ impl Store {
     ) -> Result<Vec<ScanCheckRecord>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT id, rule_type, fields, coverage, filter, properties, tags, weight, description, additional_metadata \
                  FROM quality_checks \
                  WHERE container_id = $1 AND status = 'Active' AND deleted_at IS NULL ORDER BY id",
@@ -452,13 +453,13 @@ impl Store {
         let c = self.client().await?;
         let row = match window_days {
             None => c
-                .query_opt(
+                .q_opt(
                     "SELECT value FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL ORDER BY id DESC LIMIT 1",
                     &[&check_id],
                 )
                 .await?,
             Some(days) => c
-                .query_opt(
+                .q_opt(
                     "SELECT avg(value) FROM check_metrics WHERE check_id = $1 AND value IS NOT NULL \
                      AND created > now() - make_interval(days => $2::int)",
                     &[&check_id, &(days as i32)],
@@ -477,7 +478,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute(
+            .exec(
                 "UPDATE quality_checks SET properties = $2, inferred = false, updated = now(), last_editor = $3 \
                  WHERE id = $1",
                 &[&id, properties, &editor],

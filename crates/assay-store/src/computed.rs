@@ -1,6 +1,7 @@
 //! Computed containers (a query over the source) and computed fields (an expression over a container's row),
 //! container settings and tags, global tags, and check templates.
 
+use crate::cached::Cached;
 use crate::db::Store;
 use crate::error::{StoreError, unique_as_conflict};
 use chrono::{DateTime, Utc};
@@ -62,13 +63,13 @@ const CF_COLS: &str = "id, container_id, name, transformation, source_fields, pr
     expression, created, updated";
 
 async fn upsert_fields(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     container_id: i64,
     fields: &[NewField],
     first_ordinal: i32,
 ) -> Result<(), StoreError> {
     for (i, f) in fields.iter().enumerate() {
-        tx.execute(
+        tx.exec(
             "INSERT INTO fields (container_id, name, ordinal, native_type, type, nullable, typname, typcategory) \
              VALUES ($1, $2, $3, $4, $5, true, $6, $7) \
              ON CONFLICT (container_id, name) DO UPDATE SET ordinal = EXCLUDED.ordinal, \
@@ -106,7 +107,7 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let id: i64 = tx
-            .query_one(
+            .q_one(
                 "INSERT INTO containers (datastore_id, name, table_type, query, description, tags, additional_metadata, \
                    definition, last_synced) VALUES ($1, $2, 'computed_table', $3, $4, $5, $6, $7, now()) RETURNING id",
                 &[&datastore_id, &name, &query, &description, &json!(tags), metadata, &definition],
@@ -130,7 +131,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        tx.execute(
+        tx.exec(
             "UPDATE containers SET name = $2, query = $3, definition = $4, last_synced = now() WHERE id = $1",
             &[&id, &name, &query, &definition],
         )
@@ -142,7 +143,7 @@ impl Store {
         })?;
         upsert_fields(&tx, id, fields, 1).await?;
         let names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
-        tx.execute(
+        tx.exec(
             "UPDATE fields SET deleted_at = now() WHERE container_id = $1 AND deleted_at IS NULL \
                AND NOT name = ANY($2) \
                AND NOT EXISTS (SELECT 1 FROM computed_fields cf WHERE cf.container_id = $1 AND cf.name = fields.name)",
@@ -157,7 +158,7 @@ impl Store {
     pub async fn fields_in_use(&self, container_id: i64) -> Result<Vec<String>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT DISTINCT f.value #>> '{}' FROM quality_checks q, jsonb_array_elements(q.fields) f \
                  WHERE q.container_id = $1 AND q.deleted_at IS NULL",
                 &[&container_id],
@@ -175,7 +176,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute(
+            .exec(
                 "UPDATE containers SET description = coalesce($2, description), tags = coalesce($3, tags) WHERE id = $1",
                 &[&id, &description, &tags.map(|t| json!(t))],
             )
@@ -189,7 +190,7 @@ impl Store {
     pub async fn delete_container(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute("DELETE FROM containers WHERE id = $1", &[&id])
+            .exec("DELETE FROM containers WHERE id = $1", &[&id])
             .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("container {id} not found")));
@@ -203,7 +204,7 @@ impl Store {
     ) -> Result<Vec<ComputedField>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 &format!(
                     "SELECT {CF_COLS} FROM computed_fields WHERE container_id = $1 ORDER BY id"
                 ),
@@ -216,7 +217,7 @@ impl Store {
     pub async fn computed_field(&self, id: i64) -> Result<ComputedField, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {CF_COLS} FROM computed_fields WHERE id = $1"),
                 &[&id],
             )
@@ -248,7 +249,7 @@ impl Store {
         };
         let saved: i64 = match id {
             None => tx
-                .query_one(
+                .q_one(
                     "INSERT INTO computed_fields (container_id, name, transformation, source_fields, properties, \
                        additional_metadata, expression) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                     &[&container_id, &name, &transformation, source_fields, properties, metadata, &expression],
@@ -258,10 +259,10 @@ impl Store {
                 .get(0),
             Some(id) => {
                 let old: String = tx
-                    .query_one("SELECT name FROM computed_fields WHERE id = $1", &[&id])
+                    .q_one("SELECT name FROM computed_fields WHERE id = $1", &[&id])
                     .await?
                     .get(0);
-                tx.execute(
+                tx.exec(
                     "UPDATE computed_fields SET name = $2, transformation = $3, source_fields = $4, properties = $5, \
                        additional_metadata = $6, expression = $7, updated = now() WHERE id = $1",
                     &[&id, &name, &transformation, source_fields, properties, metadata, &expression],
@@ -269,7 +270,7 @@ impl Store {
                 .await
                 .map_err(conflict)?;
                 if old != name {
-                    tx.execute(
+                    tx.exec(
                         "DELETE FROM fields WHERE container_id = $1 AND name = $2",
                         &[&container_id, &old],
                     )
@@ -279,7 +280,7 @@ impl Store {
             }
         };
         let next: i32 = tx
-            .query_one(
+            .q_one(
                 "SELECT coalesce(max(ordinal), 0) + 1 FROM fields WHERE container_id = $1 AND name <> $2",
                 &[&container_id, &name],
             )
@@ -294,14 +295,14 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let row = tx
-            .query_opt(
+            .q_opt(
                 "DELETE FROM computed_fields WHERE id = $1 RETURNING container_id, name",
                 &[&id],
             )
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("computed field {id} not found")))?;
         let (container, name): (i64, String) = (row.get(0), row.get(1));
-        tx.execute(
+        tx.exec(
             "DELETE FROM fields WHERE container_id = $1 AND name = $2",
             &[&container, &name],
         )
@@ -312,7 +313,7 @@ impl Store {
 
     pub async fn create_tag(&self, t: &GlobalTag) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "INSERT INTO global_tags (name, type, color, description, category, weight_modifier) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
@@ -348,7 +349,7 @@ impl Store {
     pub async fn tag(&self, name: &str) -> Result<GlobalTag, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 "SELECT name, type, color, description, category, weight_modifier, created FROM global_tags WHERE name = $1",
                 &[&name],
             )
@@ -359,7 +360,7 @@ impl Store {
 
     pub async fn delete_tag(&self, name: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        if c.execute("DELETE FROM global_tags WHERE name = $1", &[&name])
+        if c.exec("DELETE FROM global_tags WHERE name = $1", &[&name])
             .await?
             == 0
         {
@@ -382,7 +383,7 @@ impl Store {
         metadata: &Value,
     ) -> Result<i64, StoreError> {
         let c = self.client().await?;
-        Ok(c.query_one(
+        Ok(c.q_one(
             "INSERT INTO check_templates (rule_type, description, coverage, filter, properties, tags, template_locked, \
                additional_metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[&rule_type, &description, &coverage, &filter, properties, &json!(tags), &locked, metadata],
@@ -395,7 +396,7 @@ impl Store {
     pub async fn templates(&self) -> Result<Vec<Value>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT jsonb_build_object('id', id, 'created', created, 'description', description, 'rule_type', \
                    rule_type, 'properties', properties::text, 'template_checks_count', 0, 'template_locked', \
                    template_locked) FROM check_templates ORDER BY id",

@@ -1,5 +1,6 @@
 //! Connections: stored with the password and the secrets manager's credentials payload encrypted.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::{StoreError, unique_as_conflict};
 use crate::users::TeamRef;
@@ -114,7 +115,7 @@ impl Store {
         let password = spec.password.as_deref().map(|p| self.cipher.encrypt(p));
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO connections (name, type, host, port, username, password_enc, parameters, \
                    max_parallelization, jdbc_fetch_size, secrets_manager, credentials_enc) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -141,7 +142,7 @@ impl Store {
     pub async fn connection(&self, id: i64) -> Result<ConnectionRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {COLS} FROM connections c WHERE c.id = $1"),
                 &[&id],
             )
@@ -156,7 +157,7 @@ impl Store {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {COLS} FROM connections c WHERE c.name = $1"),
                 &[&name],
             )
@@ -175,7 +176,7 @@ impl Store {
         }
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 &format!(
                     "SELECT d.id FROM datastores d WHERE d.id = ANY($3) AND {}",
                     crate::visible!("d.id")
@@ -234,19 +235,17 @@ impl Store {
                   OR EXISTS (SELECT 1 FROM datastores d WHERE d.connection_id = c.id AND {}))",
             crate::visible!("d.id")
         );
-        let total: i64 = c
-            .query_one(
-                &format!("SELECT count(*) FROM connections c WHERE {filter}"),
-                &[&viewer.is_admin, &viewer.user_id, &name, &types],
-            )
-            .await?
-            .get(0);
-        let rows = c
-            .query(
-                &format!("SELECT {COLS} FROM connections c WHERE {filter} ORDER BY c.id LIMIT $5 OFFSET $6"),
-                &[&viewer.is_admin, &viewer.user_id, &name, &types, &size, &((page - 1) * size)],
-            )
-            .await?;
+        let (rows, total) = crate::db::paged(
+            &c,
+            COLS,
+            "connections c",
+            &filter,
+            "c.id",
+            &[&viewer.is_admin, &viewer.user_id, &name, &types],
+            page,
+            size,
+        )
+        .await?;
         drop(c);
         let mut items = rows
             .iter()
@@ -268,7 +267,7 @@ impl Store {
         let password = spec.password.as_deref().map(|p| self.cipher.encrypt(p));
         let c = self.client().await?;
         let n = c
-            .execute(
+            .exec(
                 "UPDATE connections SET name = $2, type = $3, host = $4, port = $5, username = $6, \
                    password_enc = $7, parameters = $8, max_parallelization = $9, jdbc_fetch_size = $10, \
                    secrets_manager = $11, credentials_enc = $12 WHERE id = $1",
@@ -312,7 +311,7 @@ impl Store {
             )));
         }
         let c = self.client().await?;
-        c.execute("DELETE FROM connections WHERE id = $1", &[&id])
+        c.exec("DELETE FROM connections WHERE id = $1", &[&id])
             .await
             .map_err(|e| {
                 if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {

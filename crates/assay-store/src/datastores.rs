@@ -1,5 +1,6 @@
 //! Datastores, their teams (visibility) and the link from a source to its enrichment datastore.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::{StoreError, unique_as_conflict};
 use crate::operations::OperationRecord;
@@ -149,7 +150,7 @@ impl Store {
     ) -> Result<HashMap<i64, DatastoreSummary>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT d.id, c.name, coalesce(t.n, 0), coalesce(q.n, 0), coalesce(a.n, 0), q.passing, q.asserted \
                  FROM datastores d JOIN connections c ON c.id = d.connection_id \
                  LEFT JOIN (SELECT datastore_id, count(*) AS n FROM containers \
@@ -205,7 +206,7 @@ impl Store {
     ) -> Result<HashMap<i64, OperationRecord>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 &format!(
                     "SELECT {} FROM datastores d CROSS JOIN LATERAL (SELECT * FROM operations o \
                      WHERE o.datastore_id = d.id ORDER BY o.created DESC, o.id DESC LIMIT 1) o \
@@ -230,7 +231,7 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let row = tx
-            .query_one(
+            .q_one(
                 "INSERT INTO datastores (name, connection_id, database, schema, description, enrichment_only, \
                    enrichment_prefix, enrichment_source_record_limit, high_count_rollup_threshold, \
                    enrichment_remediation_strategy) \
@@ -252,7 +253,7 @@ impl Store {
             .map_err(|e| unique_as_conflict(e, || format!("a datastore named '{}' already exists", spec.name)))?;
         let id: i64 = row.get(0);
         for t in team_ids {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO datastore_teams (datastore_id, team_id) VALUES ($1, $2)",
                 &[&id, t],
             )
@@ -267,7 +268,7 @@ impl Store {
     pub async fn datastore(&self, id: i64, viewer: &Viewer) -> Result<DatastoreRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!(
                     "SELECT {COLS} FROM datastores d JOIN connections c ON c.id = d.connection_id \
                      WHERE d.id = $3 AND {VISIBLE}"
@@ -311,7 +312,7 @@ impl Store {
     /// Replaces a datastore's tags.
     pub async fn set_datastore_tags(&self, id: i64, tags: &[String]) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE datastores SET tags = $2 WHERE id = $1",
             &[&id, &serde_json::json!(tags)],
         )
@@ -329,7 +330,7 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let n = tx
-            .execute(
+            .exec(
                 "UPDATE datastores SET name = $2, connection_id = $3, database = $4, schema = $5, description = $6, \
                    enrichment_prefix = $7, enrichment_source_record_limit = $8, high_count_rollup_threshold = $9, \
                    enrichment_remediation_strategy = $10 WHERE id = $1",
@@ -351,13 +352,13 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("datastore {id} not found")));
         }
-        tx.execute(
+        tx.exec(
             "DELETE FROM datastore_teams WHERE datastore_id = $1",
             &[&id],
         )
         .await?;
         for t in team_ids {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO datastore_teams (datastore_id, team_id) VALUES ($1, $2)",
                 &[&id, t],
             )
@@ -371,7 +372,7 @@ impl Store {
     pub async fn delete_datastore(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
         let n = c
-            .execute("DELETE FROM datastores WHERE id = $1", &[&id])
+            .exec("DELETE FROM datastores WHERE id = $1", &[&id])
             .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("datastore {id} not found")));
@@ -387,7 +388,7 @@ impl Store {
         prefix: &str,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE datastores SET enrich_datastore_id = $2, enrichment_prefix = $3 WHERE id = $1",
             &[&id, &enrichment_id, &prefix],
         )
@@ -398,7 +399,7 @@ impl Store {
     /// Unlinks the enrichment store (its tables are kept); the remediation strategy returns to `none`.
     pub async fn unlink_enrichment(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE datastores SET enrich_datastore_id = NULL, enrichment_remediation_strategy = 'none' WHERE id = $1",
             &[&id],
         )

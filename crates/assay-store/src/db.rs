@@ -1,6 +1,7 @@
 //! Opening the metadata store: a connection pool, migrations (under an advisory lock so several servers may
 //! start at once) and the cipher for secrets at rest.
 
+use crate::cached::Cached;
 use crate::crypto::Cipher;
 use crate::error::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -106,7 +107,7 @@ impl Store {
     pub async fn secret_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .q_opt("SELECT value FROM settings WHERE key = $1", &[&key])
             .await?;
         row.map(|r| self.cipher.decrypt(&r.get::<_, Vec<u8>>(0)))
             .transpose()
@@ -115,7 +116,7 @@ impl Store {
     /// Stores `value` encrypted under `key` unless the key is already set; returns the value in force.
     pub async fn init_secret_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
             &[&key, &self.cipher.encrypt(value)],
         )
@@ -129,16 +130,18 @@ impl Store {
 
     /// `SELECT 1` against the store.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client().await?.query_one("SELECT 1", &[]).await?;
+        self.client().await?.q_one("SELECT 1", &[]).await?;
         Ok(())
     }
 }
 
 /// One page of `SELECT cols FROM from WHERE cond ORDER BY order` and the total count; `args` bind `$1..$n` and
-/// the page takes `$n+1` (limit) and `$n+2` (offset).
+/// the page takes `$n+1` (limit) and `$n+2` (offset). A page that comes back short of `size` rows (and is not
+/// past the end) is the last one, so its total is known without counting: most lists fit one page, and the
+/// count query is only run when there may be more.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn paged(
-    c: &tokio_postgres::Client,
+    c: &deadpool_postgres::ClientWrapper,
     cols: &str,
     from: &str,
     cond: &str,
@@ -147,10 +150,6 @@ pub(crate) async fn paged(
     page: i64,
     size: i64,
 ) -> Result<(Vec<tokio_postgres::Row>, i64), StoreError> {
-    let total: i64 = c
-        .query_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), args)
-        .await?
-        .get(0);
     let offset = (page - 1) * size;
     let mut all = args.to_vec();
     all.push(&size);
@@ -161,6 +160,14 @@ pub(crate) async fn paged(
         n + 1,
         n + 2
     );
-    let rows = c.query(&sql, &all).await?;
+    let rows = c.q(&sql, &all).await?;
+    let len = rows.len() as i64;
+    if len < size && (len > 0 || offset == 0) {
+        return Ok((rows, offset + len));
+    }
+    let total: i64 = c
+        .q_one(&format!("SELECT count(*) FROM {from} WHERE {cond}"), args)
+        .await?
+        .get(0);
     Ok((rows, total))
 }

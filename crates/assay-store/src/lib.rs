@@ -3,6 +3,7 @@
 //! embedded PostgreSQL cluster that `assay serve` runs by default.
 
 pub mod anomalies;
+mod cached;
 pub mod catalog;
 pub mod checks;
 pub mod cluster;

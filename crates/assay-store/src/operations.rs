@@ -1,6 +1,7 @@
 //! The operation queue: rows claimed with `FOR UPDATE SKIP LOCKED` so several servers can share one store;
 //! progress, abort requests, heartbeats, and the clean-up of runs interrupted by a crash.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -100,7 +101,7 @@ impl Store {
     ) -> Result<OperationRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO operations (type, datastore_id, params, triggered_by, triggered_by_user) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[&op_type, &datastore_id, params, &triggered_by, &user_id],
@@ -113,7 +114,7 @@ impl Store {
     pub async fn operation(&self, id: i64, viewer: &Viewer) -> Result<OperationRecord, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!(
                     "SELECT {COLS} FROM operations o JOIN datastores d ON d.id = o.datastore_id \
                      WHERE o.id = $3 AND {VISIBLE}"
@@ -168,7 +169,7 @@ impl Store {
     ) -> Result<Option<OperationRecord>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 "UPDATE operations SET result = 'running', start_time = now(), worker = $1, heartbeat = now() \
                  WHERE id = (SELECT id FROM operations WHERE result = 'queued' ORDER BY id \
                              FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
@@ -187,7 +188,7 @@ impl Store {
     pub async fn operation_progress(&self, id: i64, status: &Value) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "UPDATE operations SET status = $2, heartbeat = now() WHERE id = $1 \
                  RETURNING abort_requested OR result <> 'running'",
                 &[&id, status],
@@ -206,7 +207,7 @@ impl Store {
         status: &Value,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE operations SET result = $2, message = $3, detail = $4, status = $5, end_time = now(), \
                heartbeat = NULL WHERE id = $1 AND end_time IS NULL",
             &[&id, &result, &message, &detail, status],
@@ -225,13 +226,13 @@ impl Store {
     ) -> Result<OperationRecord, StoreError> {
         let op = self.operation(id, viewer).await?;
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE operations SET result = 'aborted', end_time = now(), aborted_by = $2, \
                message = 'aborted before it started' WHERE id = $1 AND result = 'queued'",
             &[&op.id, &by],
         )
         .await?;
-        c.execute(
+        c.exec(
             "UPDATE operations SET abort_requested = true, aborted_by = $2 WHERE id = $1 AND result = 'running'",
             &[&op.id, &by],
         )
@@ -245,7 +246,7 @@ impl Store {
     pub async fn lock_operation(&self, id: i64) -> Result<Option<OperationLock>, StoreError> {
         let client = deadpool_postgres::Object::take(self.client().await?);
         let got: bool = client
-            .query_one(
+            .q_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
                 &[&OPERATION_LOCK_CLASS, &lock_key(id)],
             )
@@ -272,7 +273,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let c = self.client().await?;
         let candidates = c
-            .query(
+            .q(
                 "SELECT id FROM operations WHERE result = 'running' \
                    AND (heartbeat IS NULL OR heartbeat < now() - make_interval(secs => $1)) \
                    AND id <> ALL($2) ORDER BY id",
@@ -284,7 +285,7 @@ impl Store {
             let id: i64 = row.get(0);
             let key = lock_key(id);
             let free: bool = c
-                .query_one(
+                .q_one(
                     "SELECT pg_try_advisory_lock($1, $2)",
                     &[&OPERATION_LOCK_CLASS, &key],
                 )
@@ -294,7 +295,7 @@ impl Store {
                 continue;
             }
             let updated = c
-                .execute(
+                .exec(
                     "UPDATE operations SET result = 'failure', end_time = now(), heartbeat = NULL, \
                        message = 'interrupted by restart: the server running it stopped before it finished', \
                        detail = 'interrupted by restart' \
@@ -303,7 +304,7 @@ impl Store {
                 )
                 .await;
             let unlocked = c
-                .execute(
+                .exec(
                     "SELECT pg_advisory_unlock($1, $2)",
                     &[&OPERATION_LOCK_CLASS, &key],
                 )
@@ -325,7 +326,7 @@ impl Store {
     pub async fn abort_requested(&self, id: i64) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 "SELECT abort_requested OR result <> 'running' FROM operations WHERE id = $1",
                 &[&id],
             )
@@ -336,7 +337,7 @@ impl Store {
     /// Keeps the heartbeat of a running operation fresh.
     pub async fn heartbeat(&self, id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE operations SET heartbeat = now() WHERE id = $1 AND result = 'running'",
             &[&id],
         )

@@ -1,5 +1,6 @@
 //! Container and field profiles, kept per profile operation, with the mergeable states for incremental runs.
 
+use crate::cached::Cached;
 use crate::db::{Store, Viewer};
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
@@ -99,7 +100,7 @@ impl Store {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let row = tx
-            .query_one(
+            .q_one(
                 "INSERT INTO container_profiles (operation_id, container_id, records_count, records_processed, \
                    field_count, bytes, duration_ms, partitions, sampled, sample_limit, incremental, strategy, \
                    watermark, increments, parent_profile_id, message, mutations) \
@@ -127,7 +128,7 @@ impl Store {
             .await?;
         let id: i64 = row.get(0);
         let stmt = tx
-            .prepare(
+            .prepare_cached(
                 "INSERT INTO field_profiles (container_profile_id, container_id, field_id, name, profile, state) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -146,7 +147,7 @@ impl Store {
             )
             .await?;
         }
-        tx.execute(
+        tx.exec(
             "UPDATE containers SET latest_profile_id = $2 WHERE id = $1",
             &[&cp.container_id, &id],
         )
@@ -162,7 +163,7 @@ impl Store {
     ) -> Result<Option<ContainerProfileRecord>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!(
                     "SELECT {CP_COLS} FROM containers k JOIN container_profiles p ON p.id = k.latest_profile_id \
                      WHERE k.id = $1"
@@ -180,7 +181,7 @@ impl Store {
     ) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query("SELECT name, state FROM field_profiles WHERE container_profile_id = $1 ORDER BY id", &[&profile_id])
+            .q("SELECT name, state FROM field_profiles WHERE container_profile_id = $1 ORDER BY id", &[&profile_id])
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
@@ -270,7 +271,7 @@ impl Store {
     ) -> Result<Vec<FieldProfileRecord>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query(
+            .q(
                 "SELECT * FROM (SELECT f.id, f.container_profile_id, f.container_id, f.field_id, f.name, f.profile, \
                    f.created FROM field_profiles f WHERE f.container_id = $1 AND f.name = $2 \
                    ORDER BY f.container_profile_id DESC LIMIT $3) h ORDER BY container_profile_id",

@@ -1,5 +1,6 @@
 //! Users, teams, team membership and API tokens.
 
+use crate::cached::Cached;
 use crate::db::Store;
 use crate::error::{StoreError, unique_as_conflict};
 use chrono::{DateTime, Utc};
@@ -74,7 +75,7 @@ impl Store {
         Ok(self
             .client()
             .await?
-            .query_one("SELECT count(*) FROM users", &[])
+            .q_one("SELECT count(*) FROM users", &[])
             .await?
             .get(0))
     }
@@ -89,7 +90,7 @@ impl Store {
     ) -> Result<User, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO users (username, name, email, password_hash, role) VALUES ($1, $2, $3, $4, $5) \
                  RETURNING id",
                 &[&username, &name, &email, &password_hash, &role],
@@ -103,7 +104,7 @@ impl Store {
     pub async fn user(&self, id: i64) -> Result<User, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1"),
                 &[&id],
             )
@@ -119,7 +120,7 @@ impl Store {
     ) -> Result<Option<(User, Option<String>)>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
+            .q_opt(
                 &format!("SELECT {USER_COLS}, u.password_hash FROM users u WHERE u.username = $1"),
                 &[&username],
             )
@@ -129,9 +130,9 @@ impl Store {
 
     pub async fn list_users(&self, page: i64, size: i64) -> Result<(Vec<User>, i64), StoreError> {
         let c = self.client().await?;
-        let total: i64 = c.query_one("SELECT count(*) FROM users", &[]).await?.get(0);
+        let total: i64 = c.q_one("SELECT count(*) FROM users", &[]).await?.get(0);
         let rows = c
-            .query(
+            .q(
                 &format!("SELECT {USER_COLS} FROM users u ORDER BY u.id LIMIT $1 OFFSET $2"),
                 &[&size, &((page - 1) * size)],
             )
@@ -146,7 +147,7 @@ impl Store {
     ) -> Result<Team, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO teams (name, description) VALUES ($1, $2) RETURNING id",
                 &[&name, &description],
             )
@@ -179,14 +180,14 @@ impl Store {
     ) -> Result<(Vec<Team>, i64), StoreError> {
         let c = self.client().await?;
         let total: i64 = c
-            .query_one(
+            .q_one(
                 &format!("SELECT count(*) FROM teams t WHERE {cond}"),
                 &[arg],
             )
             .await?
             .get(0);
         let rows = c
-            .query(
+            .q(
                 &format!(
                     "SELECT t.id, t.name, t.description, t.created, \
                        COALESCE((SELECT json_agg(json_build_object('id', u.id, 'name', u.username) ORDER BY u.id) \
@@ -214,7 +215,7 @@ impl Store {
     pub async fn team_ids(&self, names: &[String]) -> Result<Vec<i64>, StoreError> {
         let c = self.client().await?;
         let rows = c
-            .query("SELECT id, name FROM teams WHERE name = ANY($1)", &[&names])
+            .q("SELECT id, name FROM teams WHERE name = ANY($1)", &[&names])
             .await?;
         let mut ids = Vec::new();
         for n in names {
@@ -236,7 +237,7 @@ impl Store {
         self.team(team_id).await?;
         self.user(user_id).await?;
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&team_id, &user_id],
         )
@@ -253,7 +254,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_one(
+            .q_one(
                 "INSERT INTO api_tokens (user_id, name, expires_at) VALUES ($1, $2, $3) RETURNING id",
                 &[&user_id, &name, &expires_at],
             )
@@ -265,23 +266,21 @@ impl Store {
     pub async fn token_user(&self, token_id: i64) -> Result<Option<User>, StoreError> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
-                "SELECT user_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > now())",
+            .q_opt(
+                &format!(
+                    "SELECT {USER_COLS} FROM api_tokens k JOIN users u ON u.id = k.user_id \
+                     WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+                ),
                 &[&token_id],
             )
             .await?;
-        drop(c);
-        match row {
-            Some(r) => Ok(Some(self.user(r.get(0)).await?)),
-            None => Ok(None),
-        }
+        Ok(row.as_ref().map(user_of))
     }
 
     /// Revokes a token (a web session's on sign-out); a no-op when it is already revoked.
     pub async fn revoke_token(&self, token_id: i64) -> Result<(), StoreError> {
         let c = self.client().await?;
-        c.execute(
+        c.exec(
             "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
             &[&token_id],
         )

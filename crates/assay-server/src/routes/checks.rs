@@ -301,7 +301,7 @@ async fn validate(
         database: &ds.spec.database,
     };
     let client = match endpoint.resolve(&s.resolver).await {
-        Ok(p) => p.connect().await.ok().map(|c| (c, p)),
+        Ok(p) => s.source_sessions.lease(&p).await.ok().map(|c| (c, p)),
         Err(_) => None,
     };
     match client {
@@ -492,7 +492,16 @@ pub async fn update(
                 .unwrap_or(old.anomaly_message_field.clone()),
             owner_id: p.owner,
         };
-        input.properties = validate(&s, &viewer, old.container_id, &input).await?;
+        // An edit that leaves the definition as stored (a description, tags, metadata, the owner) keeps the
+        // properties that were validated when it was written, and does not need the source.
+        let same_definition = input.fields == old.fields
+            && input.coverage == old.coverage
+            && input.filter == old.filter
+            && input.properties == old.properties
+            && input.status == old.status;
+        if !same_definition {
+            input.properties = validate(&s, &viewer, old.container_id, &input).await?;
+        }
         if s.store
             .update_check(check_id, &input, &u.label(), old.updated)
             .await?
