@@ -437,8 +437,8 @@ async fn load_phase(url: &str, o: &Opts, server: &Server) -> Result<(Value, i64)
     let scan = json!({"datastore_id": datastore, "type": "scan", "container_names": ["orders"]});
     eprintln!("scanning without load");
     http.operation(scan.clone()).await?; // warm-up
-    // the scan's own time varies by a tenth from run to run on a small machine: four runs before the load and
-    // four after it make the unloaded median
+                                         // the scan's own time varies by a tenth from run to run on a small machine: four runs before the load and
+                                         // four after it make the unloaded median
     let mut unloaded = Vec::new();
     for _ in 0..4 {
         unloaded.push(http.operation(scan.clone()).await?.0);

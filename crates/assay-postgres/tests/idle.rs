@@ -2,34 +2,15 @@
 //! parameters, never across roles, passwords or databases; a session the source closed is not lent again; the
 //! set keeps at most its capacity and forgets sessions idle too long.
 
-use assay_core::connection::{ConnectionSpec, Port};
+mod common;
+
+use assay_postgres::ConnectParams;
 use assay_postgres::idle::IdleSessions;
-use assay_postgres::{ConnectParams, Endpoint};
-use assay_secrets::Resolver;
 use assay_testkit::TestPg;
-use serde_json::Map;
 use std::time::Duration;
 
 async fn params(user: &str, password: &str, db: &str) -> ConnectParams {
-    let spec = ConnectionSpec {
-        name: "t".into(),
-        connector: "postgresql".into(),
-        host: "127.0.0.1".into(),
-        port: Port::Number(TestPg::shared().port()),
-        username: user.into(),
-        password: Some(password.into()),
-        parameters: Map::new(),
-        max_parallelization: None,
-        jdbc_fetch_size: None,
-        secrets_manager: None,
-    };
-    Endpoint {
-        connection: &spec,
-        database: db,
-    }
-    .resolve(&Resolver::default())
-    .await
-    .unwrap()
+    common::params(&common::spec(user, password), db).await
 }
 
 async fn backend(c: &tokio_postgres::Client) -> i32 {

@@ -1,37 +1,14 @@
 //! The connector against a real PostgreSQL: each troubleshooting row provoked for real, TLS modes, the seed's
 //! GRANT scripts run verbatim and then preflighted, and catalog discovery.
 
+mod common;
+
 use assay_core::connection::{ConnectionSpec, Port};
 use assay_postgres::preflight::{self, Role};
-use assay_postgres::{ConnectParams, Endpoint, PgError, catalog};
-use assay_secrets::Resolver;
+use assay_postgres::{ConnectParams, PgError, catalog};
 use assay_testkit::TestPg;
-use serde_json::{Map, Value, json};
-
-fn spec(user: &str, password: &str) -> ConnectionSpec {
-    ConnectionSpec {
-        name: "t".into(),
-        connector: "postgresql".into(),
-        host: "127.0.0.1".into(),
-        port: Port::Number(TestPg::shared().port()),
-        username: user.into(),
-        password: Some(password.into()),
-        parameters: Map::new(),
-        max_parallelization: None,
-        jdbc_fetch_size: None,
-        secrets_manager: None,
-    }
-}
-
-async fn params(spec: &ConnectionSpec, db: &str) -> ConnectParams {
-    Endpoint {
-        connection: spec,
-        database: db,
-    }
-    .resolve(&Resolver::default())
-    .await
-    .unwrap()
-}
+use common::{params, spec};
+use serde_json::{Value, json};
 
 async fn connect_err(spec: &ConnectionSpec, db: &str) -> assay_postgres::Diagnosis {
     match params(spec, db).await.connect().await {
