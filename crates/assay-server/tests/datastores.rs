@@ -474,6 +474,13 @@ async fn teams_decide_who_sees_a_datastore() {
         "Red"
     );
     assert_eq!(api.get("/users").await.body["total"], 3);
+    // a full page counts, a short one knows its total from its rows: both agree
+    assert_eq!(api.get("/users?size=1").await.body["total"], 3);
+    let teams = api.get("/teams?size=100").await.body;
+    let n = teams["items"].as_array().unwrap().len();
+    assert!(n >= 2, "{teams}");
+    assert_eq!(teams["total"], n);
+    assert_eq!(api.get("/teams?size=1").await.body["total"], n);
     // adding bob to Red opens the datastore to him
     api.ok(
         &format!("/teams/{}/members", red["id"]),

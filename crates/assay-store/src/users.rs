@@ -130,13 +130,8 @@ impl Store {
 
     pub async fn list_users(&self, page: i64, size: i64) -> Result<(Vec<User>, i64), StoreError> {
         let c = self.client().await?;
-        let total: i64 = c.q_one("SELECT count(*) FROM users", &[]).await?.get(0);
-        let rows = c
-            .q(
-                &format!("SELECT {USER_COLS} FROM users u ORDER BY u.id LIMIT $1 OFFSET $2"),
-                &[&size, &((page - 1) * size)],
-            )
-            .await?;
+        let (rows, total) =
+            crate::db::paged(&c, USER_COLS, "users u", "true", "u.id", &[], page, size).await?;
         Ok((rows.iter().map(user_of).collect(), total))
     }
 
@@ -179,25 +174,19 @@ impl Store {
         size: i64,
     ) -> Result<(Vec<Team>, i64), StoreError> {
         let c = self.client().await?;
-        let total: i64 = c
-            .q_one(
-                &format!("SELECT count(*) FROM teams t WHERE {cond}"),
-                &[arg],
-            )
-            .await?
-            .get(0);
-        let rows = c
-            .q(
-                &format!(
-                    "SELECT t.id, t.name, t.description, t.created, \
-                       COALESCE((SELECT json_agg(json_build_object('id', u.id, 'name', u.username) ORDER BY u.id) \
-                                 FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = t.id), \
-                                '[]'::json) \
-                     FROM teams t WHERE {cond} ORDER BY t.id LIMIT $2 OFFSET $3"
-                ),
-                &[arg, &size, &((page - 1) * size)],
-            )
-            .await?;
+        let (rows, total) = crate::db::paged(
+            &c,
+            "t.id, t.name, t.description, t.created, \
+               COALESCE((SELECT json_agg(json_build_object('id', u.id, 'name', u.username) ORDER BY u.id) \
+                         FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = t.id), '[]'::json)",
+            "teams t",
+            cond,
+            "t.id",
+            &[arg],
+            page,
+            size,
+        )
+        .await?;
         let teams = rows
             .iter()
             .map(|r| Team {
