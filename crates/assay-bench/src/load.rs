@@ -436,9 +436,9 @@ async fn load_phase(url: &str, o: &Opts, server: &Server) -> Result<(Value, i64)
     let edit_checks = create_checks(http, orders, o.clients.max(1)).await?;
     let scan = json!({"datastore_id": datastore, "type": "scan", "container_names": ["orders"]});
     eprintln!("scanning without load");
-    http.operation(scan.clone()).await?; // warm-up
-                                         // the scan's own time varies by a tenth from run to run on a small machine: four runs before the load and
-                                         // four after it make the unloaded median
+    // one warm-up scan; the scan's own time then varies by a tenth from run to run on a small machine, so four
+    // runs before the load and four after it make the unloaded median
+    http.operation(scan.clone()).await?;
     let mut unloaded = Vec::new();
     for _ in 0..4 {
         unloaded.push(http.operation(scan.clone()).await?.0);
