@@ -8,12 +8,12 @@
 //! run). Then it builds a large catalog (`--datastores` datastores of `--tables` tables, with checks and
 //! finished operations) and times the list pages of the API and the web UI's datastore cards page.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use assay_core::catalog::{DiscoveredColumn, DiscoveredTable, FieldType, TableKind};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The knobs of one run.
@@ -175,7 +175,7 @@ async fn start_server(meta_conninfo: &str) -> Result<Server> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, rx) = tokio::sync::watch::channel(false);
-    assay_server::runner::spawn(state.clone(), rx.clone());
+    assay_ops::runner::spawn(state.ops.clone(), rx.clone());
     let mut rx2 = rx;
     tokio::spawn(assay_server::serve(listener, state.clone(), async move {
         let _ = rx2.wait_for(|v| *v).await;
@@ -487,22 +487,22 @@ async fn load_phase(url: &str, o: &Opts, server: &Server) -> Result<(Value, i64)
                 None,
             )
             .await?;
-        if let Some(d) = &logs[j].last_description {
-            if c["description"] != *d {
-                lost.push(format!(
-                    "check {id}: description {} instead of {d:?}",
-                    c["description"]
-                ));
-            }
+        if let Some(d) = &logs[j].last_description
+            && c["description"] != *d
+        {
+            lost.push(format!(
+                "check {id}: description {} instead of {d:?}",
+                c["description"]
+            ));
         }
         let writer = (j + o.clients - 1) % o.clients;
-        if let Some(v) = logs[writer].last_value {
-            if c["properties"]["value"] != json!(v) {
-                lost.push(format!(
-                    "check {id}: value {} instead of {v}",
-                    c["properties"]["value"]
-                ));
-            }
+        if let Some(v) = logs[writer].last_value
+            && c["properties"]["value"] != json!(v)
+        {
+            lost.push(format!(
+                "check {id}: value {} instead of {v}",
+                c["properties"]["value"]
+            ));
         }
     }
 

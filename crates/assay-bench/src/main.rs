@@ -11,8 +11,8 @@ mod scan;
 
 use anyhow::{Context, Result};
 use assay_engine::profile::finalize;
-use assay_postgres::profile::{Column, Progress, ReadPlan, Rows};
 use assay_postgres::ConnectParams;
+use assay_postgres::profile::{Column, Progress, ReadPlan, Rows};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -703,7 +703,7 @@ async fn main() -> Result<()> {
                 application_name: "assay-bench".into(),
             };
             let t0 = Instant::now();
-            let c = params.connect().await?;
+            let c = params.connect_read_only().await?;
             let cols = scan::columns(&c, "public", "orders").await?;
             let statuses = [
                 "delivered",

@@ -4,12 +4,12 @@
 //! appending 1 % of rows.
 
 use anyhow::Result;
+use assay_postgres::ConnectParams;
 use assay_postgres::profile::Rows;
 use assay_postgres::scan::{ScanCheck, ScanColumn, ScanPlan, ScanResult};
-use assay_postgres::ConnectParams;
-use serde_json::{json, Value};
-use std::sync::atomic::AtomicBool;
+use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 fn check(id: i64, rule: &str, field: &str, properties: Value) -> ScanCheck {
@@ -104,7 +104,7 @@ pub fn plan(
 /// One scan on a fresh session; returns the seconds and the result.
 pub async fn scan_once(params: &ConnectParams, plan: &ScanPlan) -> Result<(f64, ScanResult)> {
     let t0 = Instant::now();
-    let client = params.connect().await?;
+    let client = params.connect_read_only().await?;
     let r =
         assay_postgres::scan::scan(&client, params, plan, Arc::new(AtomicBool::new(false))).await?;
     Ok((t0.elapsed().as_secs_f64(), r))

@@ -129,7 +129,7 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
-    let runner = assay_server::runner::spawn(state.clone(), stop_rx.clone());
+    let runner = assay_ops::runner::spawn(state.ops.clone(), stop_rx.clone());
     let mut http_stop = stop_rx;
     let http = tokio::spawn(assay_server::serve(listener, state.clone(), async move {
         let _ = http_stop.wait_for(|v| *v).await;

@@ -6,6 +6,34 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PREFIX_LEN: usize = 60;
 pub const DEFAULT_SOURCE_RECORD_LIMIT: i64 = 10;
 pub const DEFAULT_ROLLUP_THRESHOLD: i64 = 10;
+/// The most source records Assay keeps per anomaly (a scan holds them in memory and writes them to the enrichment
+/// datastore): the one limit of `enrichment_source_record_limit`, on a datastore and on a scan alike.
+pub const MAX_SOURCE_RECORD_LIMIT: i64 = 100_000;
+/// The most record anomalies a check yields before they roll up into one shape anomaly.
+pub const MAX_ROLLUP_THRESHOLD: i64 = 1000;
+
+/// The errors of a source-record limit and a rollup threshold, where either is given.
+pub fn check_limits(
+    source_records: Option<i64>,
+    rollup: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) {
+    if source_records.is_some_and(|n| !(1..=MAX_SOURCE_RECORD_LIMIT).contains(&n)) {
+        errors.push(FieldError::new(
+            "enrichment_source_record_limit",
+            format!(
+                "must be between 1 and {MAX_SOURCE_RECORD_LIMIT}: the source records kept per anomaly are held in \
+                 memory and written to the enrichment datastore"
+            ),
+        ));
+    }
+    if rollup.is_some_and(|n| !(1..=MAX_ROLLUP_THRESHOLD).contains(&n)) {
+        errors.push(FieldError::new(
+            "high_count_rollup_threshold",
+            format!("must be between 1 and {MAX_ROLLUP_THRESHOLD}"),
+        ));
+    }
+}
 pub const PUBLIC_TEAM: &str = "Public";
 
 /// What a scan does with failing rows in the enrichment store.
@@ -104,18 +132,11 @@ impl DatastoreSpec {
                 "is required: the schema whose tables Assay reads",
             ));
         }
-        if !(1..=1_000_000_000).contains(&self.enrichment_source_record_limit) {
-            errors.push(FieldError::new(
-                "enrichment_source_record_limit",
-                "must be between 1 and 1000000000",
-            ));
-        }
-        if !(1..=1000).contains(&self.high_count_rollup_threshold) {
-            errors.push(FieldError::new(
-                "high_count_rollup_threshold",
-                "must be between 1 and 1000",
-            ));
-        }
+        check_limits(
+            Some(self.enrichment_source_record_limit),
+            Some(self.high_count_rollup_threshold),
+            &mut errors,
+        );
         if self.description.as_ref().is_some_and(|d| d.len() > 8000) {
             errors.push(FieldError::new(
                 "description",

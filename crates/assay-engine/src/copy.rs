@@ -231,9 +231,10 @@ mod tests {
     #[test]
     fn rejects_garbage_and_truncation() {
         let mut p = CopyParser::new();
-        assert!(p
-            .feed(b"id,name\n1,alice\n and more text", |_, _| {}, || {})
-            .is_err());
+        assert!(
+            p.feed(b"id,name\n1,alice\n and more text", |_, _| {}, || {})
+                .is_err()
+        );
         let data = stream(&[vec![Some(vec![1])]]);
         let mut p = CopyParser::new();
         p.feed(&data[..data.len() - 2], |_, _| {}, || {}).unwrap();

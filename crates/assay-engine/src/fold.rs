@@ -3,7 +3,7 @@
 //! [`FieldState::add_numbers`]), which keeps the running moments free of a division per value and lets each
 //! batch's loops run out of registers; ASCII text is measured and validated in one pass.
 
-use crate::kind::{decode, Kind, Value};
+use crate::kind::{Kind, Value, decode};
 use crate::state::FieldState;
 
 /// Values buffered per field before they are folded.

@@ -6,27 +6,7 @@
 //! Every threshold is one the profiled data passes.
 
 use crate::profile::FieldProfile;
-use serde_json::{json, Value};
-
-/// `ai_effort` as a level 0..=5.
-pub fn level(ai_effort: &str) -> Option<u8> {
-    Some(match ai_effort.to_ascii_lowercase().as_str() {
-        "off" => 0,
-        "low" => 1,
-        "medium" => 2,
-        "high" => 3,
-        "xhigh" => 4,
-        "max" => 5,
-        _ => return None,
-    })
-}
-
-/// The `ai_effort` label of a legacy `inference_threshold`.
-pub fn effort_of_threshold(t: i64) -> Option<&'static str> {
-    ["off", "low", "medium", "high", "xhigh", "max"]
-        .get(usize::try_from(t).ok()?)
-        .copied()
-}
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inferred {
@@ -142,18 +122,17 @@ pub fn infer(
                 format!("{f} is never negative"),
             ));
         }
-        if temporal {
-            if let Some(Value::String(max)) = &p.max {
-                if max.as_str() <= now_iso {
-                    out.push(check(
-                        "notFuture",
-                        f,
-                        json!({}),
-                        None,
-                        format!("{f} is never in the future"),
-                    ));
-                }
-            }
+        if temporal
+            && let Some(Value::String(max)) = &p.max
+            && max.as_str() <= now_iso
+        {
+            out.push(check(
+                "notFuture",
+                f,
+                json!({}),
+                None,
+                format!("{f} is never in the future"),
+            ));
         }
         if let Some(top) = &p.top_values {
             let distinct = top.len();
@@ -213,34 +192,34 @@ pub fn infer(
                     format!("{f} is at least {min}"),
                 ));
             }
-        } else if numeric {
-            if let (Some(min), Some(max)) = (
+        } else if numeric
+            && let (Some(min), Some(max)) = (
                 p.min.as_ref().and_then(Value::as_f64),
                 p.max.as_ref().and_then(Value::as_f64),
-            ) {
+            )
+        {
+            out.push(check(
+                "between",
+                f,
+                json!({"min": min, "inclusive_min": true, "max": max, "inclusive_max": true}),
+                None,
+                format!("{f} lies between {min} and {max}"),
+            ));
+            if level >= 3 {
                 out.push(check(
-                    "between",
+                    "minValue",
                     f,
-                    json!({"min": min, "inclusive_min": true, "max": max, "inclusive_max": true}),
+                    json!({"value": min, "inclusive": true}),
                     None,
-                    format!("{f} lies between {min} and {max}"),
+                    format!("{f} is at least {min}"),
                 ));
-                if level >= 3 {
-                    out.push(check(
-                        "minValue",
-                        f,
-                        json!({"value": min, "inclusive": true}),
-                        None,
-                        format!("{f} is at least {min}"),
-                    ));
-                    out.push(check(
-                        "maxValue",
-                        f,
-                        json!({"value": max, "inclusive": true}),
-                        None,
-                        format!("{f} is at most {max}"),
-                    ));
-                }
+                out.push(check(
+                    "maxValue",
+                    f,
+                    json!({"value": max, "inclusive": true}),
+                    None,
+                    format!("{f} is at most {max}"),
+                ));
             }
         }
         if temporal && grows {
@@ -253,31 +232,29 @@ pub fn infer(
                     format!("{f} is not before {min}"),
                 ));
             }
-        } else if temporal {
-            if let (Some(min), Some(max)) = (&p.min, &p.max) {
+        } else if temporal && let (Some(min), Some(max)) = (&p.min, &p.max) {
+            out.push(check(
+                "betweenTimes",
+                f,
+                json!({"min_time": min, "max_time": max}),
+                None,
+                format!("{f} lies between {min} and {max}"),
+            ));
+            if level >= 3 {
                 out.push(check(
-                    "betweenTimes",
+                    "afterDateTime",
                     f,
-                    json!({"min_time": min, "max_time": max}),
+                    json!({"datetime": min}),
                     None,
-                    format!("{f} lies between {min} and {max}"),
+                    format!("{f} is not before {min}"),
                 ));
-                if level >= 3 {
-                    out.push(check(
-                        "afterDateTime",
-                        f,
-                        json!({"datetime": min}),
-                        None,
-                        format!("{f} is not before {min}"),
-                    ));
-                    out.push(check(
-                        "beforeDateTime",
-                        f,
-                        json!({"datetime": max}),
-                        None,
-                        format!("{f} is not after {max}"),
-                    ));
-                }
+                out.push(check(
+                    "beforeDateTime",
+                    f,
+                    json!({"datetime": max}),
+                    None,
+                    format!("{f} is not after {max}"),
+                ));
             }
         }
         if text {
@@ -428,9 +405,11 @@ mod tests {
         assert_eq!(between.properties["min"], 1.0);
         assert_eq!(between.properties["max"], 100.0);
         // a sampled profile cannot prove uniqueness
-        assert!(!infer(&ps, 100, 2, "2026", true, Some("id"), &[])
-            .iter()
-            .any(|c| c.rule == "unique"));
+        assert!(
+            !infer(&ps, 100, 2, "2026", true, Some("id"), &[])
+                .iter()
+                .any(|c| c.rule == "unique")
+        );
     }
 
     #[test]
@@ -446,13 +425,5 @@ mod tests {
         assert!(keys.contains(&"minValue:id".to_string()), "{keys:?}");
         assert!(!keys.contains(&"between:id".to_string()), "{keys:?}");
         assert!(!keys.contains(&"maxValue:id".to_string()), "{keys:?}");
-    }
-
-    #[test]
-    fn effort_labels() {
-        assert_eq!(level("High"), Some(3));
-        assert_eq!(level("extreme"), None);
-        assert_eq!(effort_of_threshold(2), Some("medium"));
-        assert_eq!(effort_of_threshold(9), None);
     }
 }

@@ -2,9 +2,9 @@
 //! apply to a field's type is absent and listed in `not_applicable`, never zero.
 
 use crate::kind::{Family, Kind, PG_EPOCH_MICROS};
-use crate::state::{FieldState, Top, HLL_LG_K};
+use crate::state::{FieldState, HLL_LG_K, Top};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FieldProfile {

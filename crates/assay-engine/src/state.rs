@@ -3,10 +3,10 @@
 
 use crate::error::EngineError;
 use crate::hll::Hll;
-use crate::kind::{decode, Family, Kind, Value};
+use crate::kind::{Family, Kind, Value, decode};
 use crate::kll::Kll;
 pub use crate::moments::Moments;
-use crate::textkind::{classify, TextKind};
+use crate::textkind::{TextKind, classify};
 use base64::Engine;
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};

@@ -213,7 +213,7 @@ pub fn classify(s: &str) -> TextKind {
 
 #[cfg(test)]
 mod tests {
-    use super::{classify, TextKind::*};
+    use super::{TextKind::*, classify};
     use proptest::prelude::*;
 
     /// The definition of an address, written plainly: the one-pass `email` must agree with it.

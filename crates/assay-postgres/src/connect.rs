@@ -1,5 +1,5 @@
-//! Connecting to a source: resolve `${key}` references through the secrets manager (at every connect, never
-//! cached), then open a session with the TLS mode the connection asks for.
+//! Connecting to a source: resolve `${key}` references through the secrets manager (each time `resolve` is
+//! called, never cached), then open sessions with the TLS mode the connection asks for.
 
 use crate::classify::{self, Context};
 use crate::error::PgError;
@@ -226,6 +226,20 @@ impl ConnectParams {
                  CASE WHEN current_setting('lock_timeout') = '0' \
                    THEN set_config('lock_timeout', '{DEFAULT_LOCK_TIMEOUT}', false) END"
             ))
+            .await
+            .map_err(|e| query_error(&e, self))?;
+        Ok(client)
+    }
+
+    /// Opens a read-only session: writes are refused, instants are rendered in UTC and JIT is off (compiling a
+    /// dozen aggregate expressions in every parallel worker costs more than it saves), on top of the limits every
+    /// session gets. Profiles, scans, computed containers and materialize read through this one setup.
+    pub async fn connect_read_only(&self) -> Result<tokio_postgres::Client, PgError> {
+        let client = self.connect().await?;
+        client
+            .batch_execute(
+                "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET jit = off",
+            )
             .await
             .map_err(|e| query_error(&e, self))?;
         Ok(client)

@@ -1,6 +1,6 @@
 //! `${key}` resolution through Vault, OpenBao or any service with a POST login and a GET secret:
 //! login URL + credentials payload → token (JSONPath) → secret URL with a token header → data (JSONPath).
-//! Values are fetched afresh at every connect and never cached, logged or put into an error message.
+//! Values are fetched afresh at every resolution and never cached, logged or put into an error message.
 
 mod error;
 mod jsonpath;

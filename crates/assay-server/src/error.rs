@@ -1,4 +1,5 @@
-//! API errors: JSON `{"detail": ...}` with the right status code. User input never produces a 500.
+//! API errors: JSON `{"detail": ...}` with the right status code. User input never produces a 500; a 500's
+//! cause is logged under a request id and only the id is returned.
 
 use assay_core::{CoreError, FieldError};
 use assay_postgres::PgError;
@@ -58,10 +59,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, detail = %self.detail, "request failed");
-        }
-        let mut body = json!({ "detail": self.detail });
+        let detail = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            // the cause stays in the log, where the id finds it; the client learns only the id
+            let request_id = uuid::Uuid::new_v4();
+            tracing::error!(%request_id, detail = %self.detail, "request failed");
+            format!(
+                "internal error (request id {request_id}); the server's log has the cause under that id"
+            )
+        } else {
+            if self.status.is_server_error() {
+                tracing::error!(status = %self.status, detail = %self.detail, "request failed");
+            }
+            self.detail
+        };
+        let mut body = json!({ "detail": detail });
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
@@ -112,5 +123,49 @@ impl From<CoreError> for ApiError {
 impl From<PgError> for ApiError {
     fn from(e: PgError) -> Self {
         ApiError::invalid(e.to_string())
+    }
+}
+
+impl From<assay_ops::OpsError> for ApiError {
+    fn from(e: assay_ops::OpsError) -> Self {
+        use assay_ops::OpsError;
+        match e {
+            OpsError::Store(e) => e.into(),
+            OpsError::Source(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            OpsError::Fields(errors) => ApiError::fields(errors),
+            OpsError::Invalid(m) => ApiError::invalid(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, String) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_returns_a_request_id_instead_of_its_cause() {
+        let (status, body) =
+            body_of(ApiError::internal("relation pg_secret_table is broken")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("pg_secret_table"), "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let detail = v["detail"].as_str().unwrap();
+        let id = detail
+            .split("request id ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{detail}");
+        // a gateway error names its cause: the client can act on it
+        let (status, body) = body_of(ApiError::new(StatusCode::BAD_GATEWAY, "source down")).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert!(body.contains("source down"), "{body}");
     }
 }

@@ -1,21 +1,12 @@
 //! The Assay server: the Qualytics-compatible REST API under `/api`, the server-rendered web UI at `/`,
-//! authentication (JWT tokens, users, teams) and the background operation runner.
+//! authentication (JWT tokens, users, teams). Operations are queued in the store and run by `assay-ops`.
 
 pub mod auth;
 mod body;
-mod choose;
-mod computed;
-mod enrichment;
 mod error;
-mod exporter;
-mod join;
-mod materializer;
 mod openapi;
 mod params;
-mod profiler;
 mod routes;
-pub mod runner;
-mod scanner;
 mod testing;
 pub mod throttle;
 mod ui;
@@ -35,7 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub resolver: Resolver,
     pub keys: Arc<auth::Keys>,
-    pub wake_runner: Arc<tokio::sync::Notify>,
+    /// The operations' context: the same store and resolver, and the bell that wakes the runner.
+    pub ops: assay_ops::Context,
     pub logins: Arc<throttle::LoginThrottle>,
     /// Idle source sessions for checking a quality check's SQL with the source's planner.
     pub source_sessions: assay_postgres::idle::IdleSessions,
@@ -48,11 +40,12 @@ impl AppState {
     /// Builds the state from an open store (loading or creating the token signing key).
     pub async fn new(store: Store) -> Result<AppState, ApiError> {
         let keys = auth::Keys::load(&store).await?;
+        let resolver = Resolver::default();
         Ok(AppState {
+            ops: assay_ops::Context::new(store.clone(), resolver.clone()),
             store,
-            resolver: Resolver::default(),
+            resolver,
             keys: Arc::new(keys),
-            wake_runner: Arc::new(tokio::sync::Notify::new()),
             logins: Arc::new(throttle::LoginThrottle::default()),
             source_sessions: assay_postgres::idle::IdleSessions::new(
                 SOURCE_SESSIONS_IDLE,

@@ -368,6 +368,23 @@ async fn rollup_invalid_checks_incremental_and_schema_stop() {
         )
         .await;
     assert_eq!(r.status, 422);
+    // one limit for the source records a scan keeps, refused above it rather than cut silently
+    let r = api
+        .post(
+            "/operations/run",
+            json!({"datastore_id": ds, "type": "scan", "enrichment_source_record_limit": 100_001}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["field"],
+        "enrichment_source_record_limit"
+    );
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("100000"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

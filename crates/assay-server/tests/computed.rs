@@ -20,17 +20,7 @@ async fn setup(prefix: &str) -> (Api, i64, String) {
     ))
     .await
     .unwrap();
-    let c = api
-        .ok(
-            "/connections",
-            Api::conn_body(&format!("c-{prefix}"), &reader, "readerpw"),
-        )
-        .await;
-    let ds = api
-        .ok("/datastores", json!({"name": prefix, "connection_id": c["id"], "database": db, "schema": "sales", "trigger_sync": false}))
-        .await;
-    let id = ds["id"].as_i64().unwrap();
-    assert_eq!(api.sync(id, json!({})).await["result"], "success");
+    let id = common::checks::source(&api, prefix, &reader, &db).await;
     (api, id, db)
 }
 

@@ -182,6 +182,21 @@ async fn reusing_a_connection_allows_only_datastore_fields() {
     assert_eq!(r.body["enrichment_remediation_strategy"], "append");
     let r = api.put(&format!("/datastores/{}", a["id"]), json!({"enrichment_remediation_strategy": "sometimes", "high_count_rollup_threshold": 0})).await;
     assert_eq!(r.status, 422);
+    // the datastore's source-record limit is the scan's: 100000 at most
+    let path = format!("/datastores/{}", a["id"]);
+    let r = api
+        .put(&path, json!({"enrichment_source_record_limit": 100_000}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["enrichment_source_record_limit"], 100_000);
+    let r = api
+        .put(&path, json!({"enrichment_source_record_limit": 100_001}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["field"],
+        "enrichment_source_record_limit"
+    );
 }
 
 #[tokio::test]

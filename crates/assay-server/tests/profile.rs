@@ -10,27 +10,7 @@ use serde_json::{Value, json};
 
 /// A source with a mixed table; returns (api, datastore id, database, reader role).
 async fn setup(prefix: &str, ddl: &str) -> (Api, i64, String, String) {
-    let api = Api::start().await;
-    let (db, reader, _) = common::shop(prefix).await;
-    let su = TestPg::shared().superuser(&db).await;
-    su.batch_execute(ddl).await.unwrap();
-    su.batch_execute(&format!(
-        "GRANT SELECT ON ALL TABLES IN SCHEMA sales TO {reader}; ANALYZE"
-    ))
-    .await
-    .unwrap();
-    let c = api
-        .ok(
-            "/connections",
-            Api::conn_body(&format!("c-{prefix}"), &reader, "readerpw"),
-        )
-        .await;
-    let ds = api
-        .ok("/datastores", json!({"name": prefix, "connection_id": c["id"], "database": db, "schema": "sales", "trigger_sync": false}))
-        .await;
-    let id = ds["id"].as_i64().unwrap();
-    assert_eq!(api.sync(id, json!({})).await["result"], "success");
-    (api, id, db, reader)
+    common::checks::setup_with_reader(prefix, ddl).await
 }
 
 async fn profile(api: &Api, ds: i64, extra: Value) -> Value {

@@ -5,6 +5,10 @@ use crate::client::Client;
 use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::Result;
+use assay_core::operation::{
+    ExportParams, MaterializeParams, OperationParams, ProfileParams, ScanParams, SyncParams,
+    effort_of_threshold,
+};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -236,6 +240,14 @@ impl ProfileTuning {
     }
 }
 
+/// The body of `POST /operations/run`: the operation's typed parameters with its datastore and type.
+fn request(datastore_id: i64, params: OperationParams) -> Value {
+    let mut body = params.to_json();
+    body["datastore_id"] = json!(datastore_id);
+    body["type"] = json!(params.op_type().as_str());
+    body
+}
+
 pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
     let c = client()?;
     match cmd {
@@ -250,11 +262,15 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         } => {
             let mut bodies = Vec::new();
             for ds in datastore_id {
-                let mut body = json!({"datastore_id": ds, "type": "sync", "prune": prune, "recreate": recreate});
+                let mut p = SyncParams {
+                    prune,
+                    recreate,
+                    ..Default::default()
+                };
                 if !include.is_empty() {
-                    body["include"] = json!(include);
+                    p.include = include.clone();
                 }
-                bodies.push(body);
+                bodies.push(request(ds, OperationParams::Sync(p)));
             }
             start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
@@ -274,28 +290,29 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         } => {
             let mut bodies = Vec::new();
             for ds in datastore_id {
-                let mut body = json!({"datastore_id": ds, "type": "profile"});
-                if !container_names.is_empty() {
-                    body["container_names"] = json!(container_names);
+                let mut p = ProfileParams {
+                    container_names: container_names.clone(),
+                    container_tags: container_tags.clone(),
+                    infer_as_draft,
+                    max_records_analyzed_per_partition,
+                    incremental: !full,
+                    ..Default::default()
+                };
+                // the server names a wrong level; a threshold with no level of its own is sent as given
+                let mut threshold = None;
+                match (&ai_effort, inference_threshold) {
+                    (Some(e), _) => p.ai_effort = e.clone(),
+                    (None, Some(t)) => match effort_of_threshold(t) {
+                        Some(e) => p.ai_effort = e.into(),
+                        None => threshold = Some(t),
+                    },
+                    (None, None) => {}
                 }
-                if !container_tags.is_empty() {
-                    body["container_tags"] = json!(container_tags);
-                }
-                tuning.apply(&mut body);
-                if let Some(e) = &ai_effort {
-                    body["ai_effort"] = json!(e);
-                } else if let Some(t) = inference_threshold {
+                let mut body = request(ds, OperationParams::Profile(p));
+                if let Some(t) = threshold {
                     body["inference_threshold"] = json!(t);
                 }
-                if infer_as_draft {
-                    body["infer_as_draft"] = json!(true);
-                }
-                if let Some(n) = max_records_analyzed_per_partition {
-                    body["max_records_analyzed_per_partition"] = json!(n);
-                }
-                if full {
-                    body["incremental"] = json!(false);
-                }
+                tuning.apply(&mut body);
                 bodies.push(body);
             }
             start_each(&c, bodies, (background, poll_interval, timeout)).await
@@ -319,34 +336,23 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         } => {
             let mut bodies = Vec::new();
             for ds in datastore_id {
-                let mut body =
-                    json!({"datastore_id": ds, "type": "scan", "incremental": incremental});
-                if !container_names.is_empty() {
-                    body["container_names"] = json!(container_names);
-                }
-                if !container_tags.is_empty() {
-                    body["container_tags"] = json!(container_tags);
-                }
+                let p = ScanParams {
+                    container_names: container_names.clone(),
+                    container_tags: container_tags.clone(),
+                    incremental,
+                    max_records_analyzed_per_partition,
+                    enrichment_source_record_limit,
+                    high_count_rollup_threshold,
+                    auto_resolve_passed_anomalies: no_auto_resolve_passed_anomalies
+                        .then_some(false),
+                    greater_than_time: greater_than_time.clone(),
+                    greater_than_batch,
+                    ..Default::default()
+                };
+                let mut body = request(ds, OperationParams::Scan(p));
+                // not a scan parameter: sent so that the server explains where it belongs
                 if let Some(r) = &remediation {
                     body["remediation"] = json!(r);
-                }
-                if let Some(n) = max_records_analyzed_per_partition {
-                    body["max_records_analyzed_per_partition"] = json!(n);
-                }
-                if let Some(n) = enrichment_source_record_limit {
-                    body["enrichment_source_record_limit"] = json!(n);
-                }
-                if let Some(n) = high_count_rollup_threshold {
-                    body["high_count_rollup_threshold"] = json!(n);
-                }
-                if no_auto_resolve_passed_anomalies {
-                    body["auto_resolve_passed_anomalies"] = json!(false);
-                }
-                if let Some(t) = &greater_than_time {
-                    body["greater_than_time"] = json!(t);
-                }
-                if let Some(b) = greater_than_batch {
-                    body["greater_than_batch"] = json!(b);
                 }
                 bodies.push(body);
             }
@@ -363,12 +369,14 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
         } => {
             let mut bodies = Vec::new();
             for ds in datastore_id {
-                let mut body = json!({"datastore_id": ds, "type": "materialize",
-                    "container_names": container_names, "container_tags": container_tags});
-                if let Some(n) = max_records_per_partition {
-                    body["max_records_per_partition"] = json!(n);
-                }
-                bodies.push(body);
+                bodies.push(request(
+                    ds,
+                    OperationParams::Materialize(MaterializeParams {
+                        container_names: container_names.clone(),
+                        container_tags: container_tags.clone(),
+                        max_records_per_partition,
+                    }),
+                ));
             }
             start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
@@ -403,9 +411,14 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
                         );
                     }
                 }
-                let body = json!({"datastore_id": ds, "type": "export", "asset_type": asset_type,
-                    "container_ids": ids, "include_deleted": include_deleted});
-                bodies.push(body);
+                bodies.push(request(
+                    ds,
+                    OperationParams::Export(ExportParams {
+                        asset_type: asset_type.clone(),
+                        container_ids: ids,
+                        include_deleted,
+                    }),
+                ));
             }
             start_each(&c, bodies, (background, poll_interval, timeout)).await
         }

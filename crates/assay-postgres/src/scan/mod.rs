@@ -190,7 +190,7 @@ fn filter_of(k: &ScanCheck) -> Result<Option<String>, String> {
     }
 }
 
-/// Runs the plan on a session of the source. `columns` must be the live columns of the table (from the catalog).
+/// Runs the plan on a read-only session of the source (`ConnectParams::connect_read_only`). `columns` must be the live columns of the table (from the catalog).
 pub async fn scan(
     client: &Client,
     params: &ConnectParams,
@@ -198,12 +198,6 @@ pub async fn scan(
     abort: Arc<AtomicBool>,
 ) -> Result<ScanResult, PgError> {
     let qe = |e: tokio_postgres::Error| query_error(&e, params);
-    client
-        .batch_execute(
-            "SET default_transaction_read_only = on; SET TimeZone = 'UTC'; SET jit = off",
-        )
-        .await
-        .map_err(qe)?;
     let mut out = ScanResult::default();
     let ctx = Ctx {
         columns: &plan.columns,

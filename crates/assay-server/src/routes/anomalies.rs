@@ -142,7 +142,7 @@ pub async fn source_records(
             )));
         };
         let bad_gateway = |e: String| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e);
-        let t = crate::enrichment::enrichment_target(&s, &ds, link.id)
+        let t = assay_ops::enrichment::enrichment_target(&s.ops, &ds, link.id)
             .await
             .map_err(bad_gateway)?;
         let client = t

@@ -85,6 +85,7 @@ pub async fn list(
         include_archived: archived == Some("include")
             || matches!(status.as_deref(), Some("Invalid" | "Discarded")),
         status,
+        passing: None,
     };
     if q.bool("template_only")? == Some(true) {
         // Assay keeps no check templates: the list of templates is empty
@@ -312,7 +313,7 @@ async fn validate(
             );
         }
         Some((client, params)) => {
-            let relation = crate::computed::relation_of(s, &ds, &container)
+            let relation = assay_ops::computed::relation_of(&s.ops, &ds, &container)
                 .await
                 .map_err(ApiError::internal)?;
             let columns = match &relation {

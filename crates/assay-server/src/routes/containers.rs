@@ -5,11 +5,11 @@ use super::id;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::body::{Fields, JsonBody};
-use crate::computed;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::views;
 use assay_core::FieldError;
+use assay_ops::computed;
 use assay_store::computed::GlobalTag;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -57,8 +57,8 @@ async fn definition_of(
 > {
     match map.get("container_type").and_then(Value::as_str) {
         Some("computed_join") => {
-            let d = crate::join::definition(map, base);
-            let (ds, query) = crate::join::compile(s, &u.viewer(), &d).await?;
+            let d = assay_ops::join::definition(map, base);
+            let (ds, query) = assay_ops::join::compile(&s.ops, &u.viewer(), &d).await?;
             Ok((ds, query, Some(d)))
         }
         Some("computed_table") | None => {
@@ -113,7 +113,7 @@ pub async fn create(
         return Err(ApiError::fields(errors));
     };
     let (ds, query, definition) = definition_of(&s, &u, &map, None).await?;
-    let client = computed::source_session(&s, &ds).await?;
+    let client = computed::source_session(&s.ops, &ds).await?;
     let fields = computed::describe_query(&client, &query).await?;
     let metadata = map
         .get("additional_metadata")
@@ -150,7 +150,7 @@ pub async fn validate(
         .cloned()
         .unwrap_or(map);
     let (ds, query, _) = definition_of(&s, &u, &inner, None).await?;
-    let client = computed::source_session(&s, &ds).await?;
+    let client = computed::source_session(&s.ops, &ds).await?;
     computed::describe_query(&client, &query).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,7 +163,7 @@ pub async fn update(
     Path(raw): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (c, ds) = computed::load(&s, &u.viewer(), id(&raw, "container")?).await?;
+    let (c, ds) = computed::load(&s.ops, &u.viewer(), id(&raw, "container")?).await?;
     let map = body.object()?;
     if c.table_type == "computed_table" {
         let name = map
@@ -187,7 +187,7 @@ pub async fn update(
                 None,
             ),
         };
-        let client = computed::source_session(&s, &ds).await?;
+        let client = computed::source_session(&s.ops, &ds).await?;
         let fields = computed::describe_query(&client, &query).await?;
         let force = map
             .get("force_drop_fields")
@@ -281,7 +281,7 @@ async fn save_field(
     container_id: i64,
     map: &Map<String, Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let (c, ds) = computed::load(s, &u.viewer(), container_id).await?;
+    let (c, ds) = computed::load(&s.ops, &u.viewer(), container_id).await?;
     let name = map
         .get("name")
         .and_then(Value::as_str)
@@ -307,7 +307,7 @@ async fn save_field(
         .unwrap_or(json!({}));
     let expression = computed::expression_of(transformation, &source_fields, &properties)
         .map_err(ApiError::fields)?;
-    let field = computed::describe_field(s, &ds, &c, name, &expression, field_id).await?;
+    let field = computed::describe_field(&s.ops, &ds, &c, name, &expression, field_id).await?;
     let metadata = map
         .get("additional_metadata")
         .filter(|v| v.is_object())

@@ -15,6 +15,7 @@ use assay_core::datastore::{
     DEFAULT_ROLLUP_THRESHOLD, DEFAULT_SOURCE_RECORD_LIMIT, DatastoreSpec, PUBLIC_TEAM,
     RemediationStrategy, normalize_prefix,
 };
+use assay_core::operation::{OperationParams, SyncParams};
 use assay_store::datastores::{DatastoreFilter, DatastoreRecord};
 use assay_store::operations::OperationFilter;
 use assay_store::{StoreError, Viewer};
@@ -331,11 +332,10 @@ pub async fn create(
     };
     tracing::info!(datastore_id = rec.id, name = %rec.spec.name, "DatastoreCreated");
     if parsed.trigger_sync {
-        let params = json!({"include": ["table", "view"], "prune": false, "recreate": false});
-        s.store
-            .enqueue_operation("sync", rec.id, &params, &u.label(), Some(u.0.id))
+        let params = OperationParams::Sync(SyncParams::default());
+        s.ops
+            .enqueue(rec.id, &params, &u.label(), Some(u.0.id))
             .await?;
-        s.wake_runner.notify_one();
     }
     Ok(Json(render(&s, &rec).await?))
 }
@@ -600,7 +600,7 @@ async fn enrichment_session(
             }
         }
     };
-    let (client, params) = crate::computed::connect_datastore(s, &eds).await?;
+    let (client, params) = assay_ops::source::open(&s.ops, &eds).await?;
     Ok((eds, client, prefix, params.user))
 }
 

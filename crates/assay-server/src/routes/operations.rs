@@ -8,11 +8,13 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::views;
 use assay_core::FieldError;
-use assay_core::operation::{OperationResult, OperationType};
+use assay_core::operation::{
+    ExportParams, OperationParams, OperationResult, OperationType, effort_of_threshold,
+};
 use assay_store::operations::OperationFilter;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 pub async fn run(
     State(s): State<AppState>,
@@ -52,155 +54,96 @@ pub async fn run(
             "is not a scan parameter; set enrichment_remediation_strategy on the datastore instead",
         ));
     }
-    let params = match parsed {
-        Some(OperationType::Sync) => {
-            let mut f = Fields::new(&map);
-            let include = match f.strings("include") {
-                Opt::Set(v) if !v.is_empty() => v,
-                _ => vec!["table".to_string(), "view".to_string()],
-            };
-            for k in &include {
-                if k != "table" && k != "view" {
-                    f.invalid("include", format!("'{k}' is not table or view"));
-                }
-            }
-            let prune = f.boolean("prune").value().unwrap_or(false);
-            let recreate = f.boolean("recreate").value().unwrap_or(false);
-            errors.extend(f.errors);
-            json!({"include": include, "prune": prune, "recreate": recreate})
-        }
-        Some(OperationType::Profile) => {
-            let mut f = Fields::new(&map);
-            let names = f.strings("container_names").value().unwrap_or_default();
-            let tags = f.strings("container_tags").value().unwrap_or_default();
-            let effort = match (
-                f.string("ai_effort").value(),
-                f.int("inference_threshold").value(),
-            ) {
-                (Some(e), _) => match assay_engine::infer::level(&e) {
-                    Some(_) => e.to_ascii_lowercase(),
-                    None => {
-                        f.invalid(
-                            "ai_effort",
-                            format!("'{e}' is not one of off, low, medium, high, xhigh, max"),
-                        );
-                        String::new()
-                    }
-                },
-                (None, Some(t)) => match assay_engine::infer::effort_of_threshold(t) {
-                    Some(e) => e.to_string(),
-                    None => {
-                        f.invalid("inference_threshold", "must be between 0 and 5");
-                        String::new()
-                    }
-                },
-                (None, None) => "medium".to_string(),
-            };
-            let draft = f.boolean("infer_as_draft").value().unwrap_or(false);
-            let limit = f.int("max_records_analyzed_per_partition").value();
-            if limit.is_some_and(|n| n == 0 || n < -1) {
-                f.invalid(
-                    "max_records_analyzed_per_partition",
-                    "must be -1 (all rows) or at least 1",
-                );
-            }
-            let incremental = f.boolean("incremental").value().unwrap_or(true);
-            errors.extend(f.errors);
-            json!({"container_names": names, "container_tags": tags, "ai_effort": effort, "infer_as_draft": draft,
-                   "max_records_analyzed_per_partition": limit, "incremental": incremental})
-        }
-        Some(OperationType::Scan) => {
-            let mut f = Fields::new(&map);
-            let names = f.strings("container_names").value().unwrap_or_default();
-            let tags = f.strings("container_tags").value().unwrap_or_default();
-            let incremental = f.boolean("incremental").value().unwrap_or(false);
-            let limit = f.int("max_records_analyzed_per_partition").value();
-            if limit.is_some_and(|n| n == 0 || n < -1) {
-                f.invalid(
-                    "max_records_analyzed_per_partition",
-                    "must be -1 (all rows) or at least 1",
-                );
-            }
-            let records = f.int("enrichment_source_record_limit").value();
-            if records.is_some_and(|n| !(1..=1_000_000_000).contains(&n)) {
-                f.invalid(
-                    "enrichment_source_record_limit",
-                    "must be between 1 and 1000000000",
-                );
-            }
-            let rollup = f.int("high_count_rollup_threshold").value();
-            if rollup.is_some_and(|n| !(1..=1000).contains(&n)) {
-                f.invalid("high_count_rollup_threshold", "must be between 1 and 1000");
-            }
-            let auto_resolve = f.boolean("auto_resolve_passed_anomalies").value();
-            let archive_dups = f
-                .boolean("archive_duplicate_anomalies")
-                .value()
-                .unwrap_or(true);
-            let gtt = f.string("greater_than_time").value();
-            if let Some(t) = &gtt
-                && assay_core::rules::parse_datetime(t).is_none()
-            {
-                f.invalid(
-                    "greater_than_time",
-                    "must be an ISO-8601 date-time such as 2024-01-01T00:00:00Z",
-                );
-            }
-            let gtb = map.get("greater_than_batch").and_then(Value::as_f64);
-            errors.extend(f.errors);
-            json!({"container_names": names, "container_tags": tags, "incremental": incremental,
-                   "max_records_analyzed_per_partition": limit, "enrichment_source_record_limit": records,
-                   "high_count_rollup_threshold": rollup,
-                   "auto_resolve_passed_anomalies": auto_resolve.unwrap_or(!incremental) && !incremental,
-                   "archive_duplicate_anomalies": archive_dups, "greater_than_time": gtt, "greater_than_batch": gtb})
-        }
-        Some(OperationType::Export) => {
-            let mut f = Fields::new(&map);
-            let asset = f.string("asset_type").value();
-            let containers: Vec<i64> = map
-                .get("container_ids")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_i64).collect())
-                .unwrap_or_default();
-            let include_deleted = f.boolean("include_deleted").value().unwrap_or(false);
-            match asset.as_deref() {
-                Some("anomalies" | "checks" | "profiles" | "field_profiles") => {}
-                Some(other) => f.invalid(
-                    "asset_type",
-                    format!("'{other}' is not anomalies, checks or profiles"),
-                ),
-                None => f.invalid("asset_type", "is required: anomalies, checks or profiles"),
-            }
-            errors.extend(f.errors);
-            json!({"asset_type": asset, "container_ids": containers, "include_deleted": include_deleted})
-        }
-        Some(OperationType::Materialize) => {
-            let mut f = Fields::new(&map);
-            let names = f.strings("container_names").value().unwrap_or_default();
-            let tags = f.strings("container_tags").value().unwrap_or_default();
-            let limit = f.int("max_records_per_partition").value();
-            if limit.is_some_and(|n| n == 0 || !(-1..=1_000_000_000).contains(&n)) {
-                f.invalid(
-                    "max_records_per_partition",
-                    "must be -1 (all rows) or between 1 and 1000000000",
-                );
-            }
-            errors.extend(f.errors);
-            json!({"container_names": names, "container_tags": tags, "max_records_per_partition": limit})
-        }
-        None => Value::Null,
-    };
-    let (Some(datastore_id), Some(op_type), true) = (datastore_id, parsed, errors.is_empty())
-    else {
+    let params = parsed.map(|t| {
+        let p = read_params(t, &map, &mut errors);
+        errors.extend(p.validate());
+        p
+    });
+    let (Some(datastore_id), Some(params), true) = (datastore_id, params, errors.is_empty()) else {
         return Err(ApiError::fields(errors));
     };
     let ds = s.store.datastore(datastore_id, &u.viewer()).await?;
     let op = s
-        .store
-        .enqueue_operation(op_type.as_str(), ds.id, &params, &u.label(), Some(u.0.id))
+        .ops
+        .enqueue(ds.id, &params, &u.label(), Some(u.0.id))
         .await?;
-    s.wake_runner.notify_one();
     Ok(Json(views::operation(&op)))
+}
+
+/// Reads a request body into the parameters of an operation type: the keys given override the type's
+/// defaults, and each mistyped key is collected into `errors` (the values are validated by the caller).
+pub(crate) fn read_params(
+    t: OperationType,
+    map: &Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) -> OperationParams {
+    let mut f = Fields::new(map);
+    let mut p = OperationParams::default_for(t);
+    match &mut p {
+        OperationParams::Sync(p) => {
+            set(&mut p.include, f.strings("include"));
+            set(&mut p.prune, f.boolean("prune"));
+            set(&mut p.recreate, f.boolean("recreate"));
+        }
+        OperationParams::Profile(p) => {
+            set(&mut p.container_names, f.strings("container_names"));
+            set(&mut p.container_tags, f.strings("container_tags"));
+            match (
+                f.string("ai_effort").value(),
+                f.int("inference_threshold").value(),
+            ) {
+                (Some(e), _) => p.ai_effort = e.to_ascii_lowercase(),
+                (None, Some(t)) => match effort_of_threshold(t) {
+                    Some(e) => p.ai_effort = e.to_string(),
+                    None => f.invalid("inference_threshold", "must be between 0 and 5"),
+                },
+                (None, None) => {}
+            }
+            set(&mut p.infer_as_draft, f.boolean("infer_as_draft"));
+            p.max_records_analyzed_per_partition =
+                f.int("max_records_analyzed_per_partition").value();
+            set(&mut p.incremental, f.boolean("incremental"));
+        }
+        OperationParams::Scan(p) => {
+            set(&mut p.container_names, f.strings("container_names"));
+            set(&mut p.container_tags, f.strings("container_tags"));
+            set(&mut p.incremental, f.boolean("incremental"));
+            p.max_records_analyzed_per_partition =
+                f.int("max_records_analyzed_per_partition").value();
+            p.enrichment_source_record_limit = f.int("enrichment_source_record_limit").value();
+            p.high_count_rollup_threshold = f.int("high_count_rollup_threshold").value();
+            p.auto_resolve_passed_anomalies = f.boolean("auto_resolve_passed_anomalies").value();
+            set(
+                &mut p.archive_duplicate_anomalies,
+                f.boolean("archive_duplicate_anomalies"),
+            );
+            p.greater_than_time = f.string("greater_than_time").value();
+            p.greater_than_batch = map.get("greater_than_batch").and_then(Value::as_f64);
+        }
+        OperationParams::Export(p) => {
+            set(&mut p.asset_type, f.string("asset_type"));
+            p.container_ids = map
+                .get("container_ids")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default();
+            set(&mut p.include_deleted, f.boolean("include_deleted"));
+        }
+        OperationParams::Materialize(p) => {
+            set(&mut p.container_names, f.strings("container_names"));
+            set(&mut p.container_tags, f.strings("container_tags"));
+            p.max_records_per_partition = f.int("max_records_per_partition").value();
+        }
+    }
+    errors.extend(f.errors);
+    p
+}
+
+/// A given value replaces the default; absent or null keeps it.
+fn set<T>(slot: &mut T, v: Opt<T>) {
+    if let Opt::Set(v) = v {
+        *slot = v;
+    }
 }
 
 pub async fn list(
@@ -302,7 +245,7 @@ pub async fn export(
             }
             None => "_assay".into(),
         };
-        let (mut client, params) = crate::computed::connect_datastore(&s, &eds).await?;
+        let (mut client, params) = assay_ops::source::open(&s.ops, &eds).await?;
         assay_enrichment::export::replace(
             &mut client,
             &eds.spec.schema,
@@ -329,11 +272,14 @@ pub async fn export(
         .int("datastore")?
         .ok_or_else(|| ApiError::invalid("query parameter datastore is required"))?;
     let ds = s.store.datastore(id, &u.viewer()).await?;
-    let params = json!({"asset_type": asset_type, "container_ids": q.ints("containers")?, "include_deleted": false});
+    let params = OperationParams::Export(ExportParams {
+        asset_type: asset_type.into(),
+        container_ids: q.ints("containers")?,
+        include_deleted: false,
+    });
     let op = s
-        .store
-        .enqueue_operation("export", ds.id, &params, &u.label(), Some(u.0.id))
+        .ops
+        .enqueue(ds.id, &params, &u.label(), Some(u.0.id))
         .await?;
-    s.wake_runner.notify_one();
     Ok(Json(views::operation(&op)).into_response())
 }

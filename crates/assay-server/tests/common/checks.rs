@@ -6,6 +6,12 @@ use assay_testkit::TestPg;
 use serde_json::{Value, json};
 
 pub async fn setup(prefix: &str, ddl: &str) -> (Api, i64, String) {
+    let (api, id, db, _) = setup_with_reader(prefix, ddl).await;
+    (api, id, db)
+}
+
+/// [`setup`], also returning the reader role (for grants and revokes in the test).
+pub async fn setup_with_reader(prefix: &str, ddl: &str) -> (Api, i64, String, String) {
     let api = Api::start().await;
     let (db, reader, _) = super::shop(prefix).await;
     let su = TestPg::shared().superuser(&db).await;
@@ -15,10 +21,16 @@ pub async fn setup(prefix: &str, ddl: &str) -> (Api, i64, String) {
     ))
     .await
     .unwrap();
+    let id = source(&api, prefix, &reader, &db).await;
+    (api, id, db, reader)
+}
+
+/// A connection of `reader` and a datastore over the `sales` schema of `db`, synced; returns its id.
+pub async fn source(api: &Api, prefix: &str, reader: &str, db: &str) -> i64 {
     let c = api
         .ok(
             "/connections",
-            Api::conn_body(&format!("c-{prefix}"), &reader, "readerpw"),
+            Api::conn_body(&format!("c-{prefix}"), reader, "readerpw"),
         )
         .await;
     let ds = api
@@ -26,7 +38,7 @@ pub async fn setup(prefix: &str, ddl: &str) -> (Api, i64, String) {
         .await;
     let id = ds["id"].as_i64().unwrap();
     assert_eq!(api.sync(id, json!({})).await["result"], "success");
-    (api, id, db)
+    id
 }
 
 pub async fn run(api: &Api, ds: i64, kind: &str, extra: Value) -> Value {

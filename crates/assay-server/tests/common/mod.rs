@@ -107,7 +107,7 @@ impl Api {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = tokio::sync::watch::channel(false);
-        assay_server::runner::spawn(state.clone(), rx.clone());
+        assay_ops::runner::spawn(state.ops.clone(), rx.clone());
         let mut rx2 = rx;
         tokio::spawn(assay_server::serve(listener, state.clone(), async move {
             let _ = rx2.wait_for(|v| *v).await;

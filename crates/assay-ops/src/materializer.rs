@@ -3,21 +3,18 @@
 //! datastore as `<prefix>_mat_<name>`, one transaction per container, so a failure leaves the previous
 //! snapshot of that container in place and the other containers still finish.
 
-use crate::AppState;
-use crate::profiler::Ending;
+use crate::Context;
+use crate::Ending;
+use assay_core::operation::MaterializeParams;
 use assay_postgres::ident::qualified;
 use assay_store::Viewer;
 use assay_store::operations::OperationRecord;
 use serde_json::{Value, json};
 
-pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
-    let fail = |message: String, status: Value| Ending {
-        result: "failure",
-        message: Some(message),
-        status,
-    };
+pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
+    let fail = Ending::failure;
     let viewer = Viewer::admin(0);
-    let ds = match state.store.datastore(op.datastore_id, &viewer).await {
+    let ds = match ctx.store.datastore(op.datastore_id, &viewer).await {
         Ok(d) => d,
         Err(e) => return fail(e.to_string(), json!({})),
     };
@@ -30,18 +27,24 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             json!({}),
         );
     };
-    let names = crate::params::strings(&op.params["container_names"]);
-    let tags = crate::params::strings(&op.params["container_tags"]);
-    let (chosen, unknown) =
-        match crate::choose::containers(state, ds.id, &names, &tags, "materialize").await {
-            Ok(c) => c,
-            Err(e) => return fail(e, json!({})),
-        };
-    let limit = op.params["max_records_per_partition"]
-        .as_i64()
-        .filter(|n| *n > 0)
-        .map(|n| n as u64);
-    let target = match crate::enrichment::enrichment_target(state, &ds, link.id).await {
+    let p = match crate::params_of::<MaterializeParams>(op) {
+        Ok(p) => p,
+        Err(e) => return fail(e, json!({})),
+    };
+    let (chosen, unknown) = match crate::choose::containers(
+        ctx,
+        ds.id,
+        &p.container_names,
+        &p.container_tags,
+        "materialize",
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return fail(e, json!({})),
+    };
+    let limit = p.row_limit();
+    let target = match crate::enrichment::enrichment_target(ctx, &ds, link.id).await {
         Ok(t) => t,
         Err(e) => return fail(e, json!({})),
     };
@@ -49,32 +52,24 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), json!({})),
     };
-    let (source, _) = match crate::computed::connect_datastore(state, &ds).await {
+    let (source, _) = match crate::source::open_read_only(ctx, &ds).await {
         Ok(c) => c,
-        Err(e) => return fail(e.detail, json!({})),
+        Err(e) => return fail(e.to_string(), json!({})),
     };
-    if let Err(e) = source
-        .batch_execute(
-            "SET default_transaction_read_only = on; SET statement_timeout = '30min'; SET TimeZone = 'UTC'",
-        )
-        .await
-    {
-        return fail(e.to_string(), json!({}));
-    }
     let mut results: Vec<Value> = unknown
         .iter()
         .map(|n| json!({"name": n, "result": "failure", "message": "no such container; run a sync or check the name"}))
         .collect();
     let mut failed = unknown.len();
     for c in &chosen {
-        if let Ok(true) = state.store.abort_requested(op.id).await {
+        if let Ok(true) = ctx.store.abort_requested(op.id).await {
             return Ending {
                 result: "aborted",
                 message: Some("aborted; containers done so far keep their new snapshot".into()),
                 status: json!({"containers": results}),
             };
         }
-        let relation = match crate::computed::relation_of(state, &ds, c).await {
+        let relation = match crate::computed::relation_of(ctx, &ds, c).await {
             Ok(r) => r.unwrap_or_else(|| qualified(&ds.spec.schema, &c.name)),
             Err(e) => {
                 failed += 1;

@@ -3,8 +3,8 @@
 //! group-by clauses over the joined row. The definition is kept with the container and compiled into one
 //! query, so profiles, scans and materialize read a join exactly like a computed table.
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::Context;
+use crate::OpsError;
 use assay_core::FieldError;
 use assay_postgres::ident::{qualified, quote_ident};
 use assay_postgres::scan::check_sql_fragment;
@@ -51,10 +51,10 @@ fn join_sql(kind: &str) -> Option<&'static str> {
 /// Checks a definition against the catalog and the source and compiles it. Returns the left container's
 /// datastore (where the join lives) and the query.
 pub async fn compile(
-    state: &AppState,
+    ctx: &Context,
     viewer: &Viewer,
     d: &Value,
-) -> Result<(DatastoreRecord, String), ApiError> {
+) -> Result<(DatastoreRecord, String), OpsError> {
     let mut errors = Vec::new();
     let int = |k: &str, errors: &mut Vec<FieldError>| {
         let v = d[k].as_i64();
@@ -131,12 +131,12 @@ pub async fn compile(
         errors.is_empty(),
     )
     else {
-        return Err(ApiError::fields(errors));
+        return Err(OpsError::Fields(errors));
     };
-    let (lc, lds) = crate::computed::load(state, viewer, left_id).await?;
-    let (rc, rds) = crate::computed::load(state, viewer, right_id).await?;
+    let (lc, lds) = crate::computed::load(ctx, viewer, left_id).await?;
+    let (rc, rds) = crate::computed::load(ctx, viewer, right_id).await?;
     if lds.connection_id != rds.connection_id || lds.spec.database != rds.spec.database {
-        return Err(ApiError::fields(vec![FieldError::new(
+        return Err(OpsError::Fields(vec![FieldError::new(
             "right_container_id",
             format!(
                 "'{}' is in database '{}' of another connection than '{}': a computed join reads both sides in one \
@@ -149,16 +149,16 @@ pub async fn compile(
         let c = c.clone();
         let ds = ds.clone();
         async move {
-            Ok::<String, ApiError>(
-                crate::computed::relation_of(state, &ds, &c)
+            Ok::<String, OpsError>(
+                crate::computed::relation_of(ctx, &ds, &c)
                     .await
-                    .map_err(ApiError::invalid)?
+                    .map_err(OpsError::Invalid)?
                     .unwrap_or_else(|| qualified(&ds.spec.schema, &c.name)),
             )
         }
     };
     let (lrel, rrel) = (relation(&lc, &lds).await?, relation(&rc, &rds).await?);
-    let client = crate::computed::source_session(state, &lds).await?;
+    let client = crate::computed::source_session(ctx, &lds).await?;
     let columns = |rel: String, field: &'static str| {
         let client = &client;
         async move {
@@ -166,7 +166,7 @@ pub async fn compile(
                 .await
                 .map(|cols| cols.into_iter().map(|c| c.0).collect::<Vec<String>>())
                 .map_err(|e| {
-                    ApiError::fields(vec![FieldError::new(
+                    OpsError::Fields(vec![FieldError::new(
                         field,
                         format!("the source cannot read the container: {e}"),
                     )])
@@ -188,7 +188,7 @@ pub async fn compile(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
+        return Err(OpsError::Fields(errors));
     }
     let renamed: Vec<String> = lcols
         .iter()

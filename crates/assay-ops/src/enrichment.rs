@@ -1,8 +1,7 @@
 //! Where a source's scan results go in its enrichment datastore: the resolved target (session parameters,
 //! schema, prefix) and the rows one container scan writes there.
 
-use crate::AppState;
-use crate::scanner::tags_of;
+use crate::Context;
 use assay_store::Viewer;
 use assay_store::anomalies::{NewAnomaly, NewMetric};
 use assay_store::catalog::ContainerRecord;
@@ -20,33 +19,19 @@ pub struct Target {
 
 /// Resolves the linked enrichment datastore once per operation.
 pub async fn enrichment_target(
-    state: &AppState,
+    ctx: &Context,
     ds: &DatastoreRecord,
     enrich_id: i64,
 ) -> Result<Target, String> {
     let viewer = Viewer::admin(0);
-    let eds = state
+    let eds = ctx
         .store
         .datastore(enrich_id, &viewer)
         .await
         .map_err(|e| e.to_string())?;
-    let conn = state
-        .store
-        .connection(eds.connection_id)
+    let params = crate::source::resolve(ctx, &eds)
         .await
-        .map_err(|e| e.to_string())?;
-    let params = assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &eds.spec.database,
-    }
-    .resolve(&state.resolver)
-    .await
-    .map_err(|e| {
-        format!(
-            "cannot reach the enrichment datastore '{}': {e}",
-            eds.spec.name
-        )
-    })?;
+        .map_err(|e| format!("the enrichment datastore: {e}"))?;
     let prefix = match &ds.spec.enrichment_prefix {
         Some(p) => p.clone(),
         None => assay_core::datastore::normalize_prefix(&ds.spec.name).map_err(|e| e.message)?,
@@ -160,4 +145,15 @@ pub(crate) fn enrichment_rows(
         }),
         records: rows,
     }
+}
+
+/// The tags of a check's metadata (a JSON list of strings).
+pub(crate) fn tags_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,13 +1,13 @@
 //! Which containers of a datastore an operation (profile, scan, materialize) runs on: all of them, or those
 //! named in `container_names` and/or tagged with any of `container_tags`.
 
-use crate::AppState;
+use crate::Context;
 use assay_store::Viewer;
 use assay_store::catalog::{ContainerFilter, ContainerRecord};
 
 /// The chosen containers, and the names asked for that match none. Fails when nothing is left to `verb`.
 pub async fn containers(
-    state: &AppState,
+    ctx: &Context,
     datastore_id: i64,
     names: &[String],
     tags: &[String],
@@ -18,7 +18,7 @@ pub async fn containers(
         tags: tags.to_vec(),
         ..Default::default()
     };
-    let (all, _) = state
+    let (all, _) = ctx
         .store
         .list_containers(&Viewer::admin(0), &filter, 1, 100_000)
         .await

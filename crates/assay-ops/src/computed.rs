@@ -2,8 +2,8 @@
 //! an expression over a container's row. Both are checked by the source (`prepare`, never executed on data) and
 //! read through one relation expression, so profiles and scans treat them like any other container or field.
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::Context;
+use crate::OpsError;
 use assay_core::FieldError;
 use assay_core::catalog::FieldType;
 use assay_postgres::ident::{qualified, quote_ident};
@@ -12,17 +12,16 @@ use assay_store::Viewer;
 use assay_store::catalog::ContainerRecord;
 use assay_store::computed::{ComputedField, NewField};
 use assay_store::datastores::DatastoreRecord;
-use axum::http::StatusCode;
 use serde_json::Value;
 
 /// The relation a container is read through, when it is not simply `schema.table`: the computed table's query
 /// and/or its computed fields.
 pub async fn relation_of(
-    state: &AppState,
+    ctx: &Context,
     ds: &DatastoreRecord,
     c: &ContainerRecord,
 ) -> Result<Option<String>, String> {
-    let fields = state
+    let fields = ctx
         .store
         .computed_fields(c.id)
         .await
@@ -52,37 +51,12 @@ pub fn relation_with(
     ))
 }
 
-/// Resolves a datastore's connection and opens a session on its database (502 when the server cannot reach it).
-pub async fn connect_datastore(
-    state: &AppState,
-    ds: &DatastoreRecord,
-) -> Result<(tokio_postgres::Client, assay_postgres::ConnectParams), ApiError> {
-    let conn = state.store.connection(ds.connection_id).await?;
-    let params = assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &ds.spec.database,
-    }
-    .resolve(&state.resolver)
-    .await
-    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    let client = params
-        .connect()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    Ok((client, params))
-}
-
-/// A read-only session on a datastore's source.
+/// A read-only session on a datastore's source, for describing queries and expressions.
 pub async fn source_session(
-    state: &AppState,
+    ctx: &Context,
     ds: &DatastoreRecord,
-) -> Result<tokio_postgres::Client, ApiError> {
-    let (client, _) = connect_datastore(state, ds).await?;
-    client
-        .batch_execute("SET default_transaction_read_only = on; SET statement_timeout = '60s'")
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    Ok(client)
+) -> Result<tokio_postgres::Client, OpsError> {
+    Ok(crate::source::open_read_only(ctx, ds).await?.0)
 }
 
 fn to_fields(cols: Vec<(String, String, String, String)>) -> Vec<NewField> {
@@ -103,11 +77,11 @@ fn to_fields(cols: Vec<(String, String, String, String)>) -> Vec<NewField> {
 pub async fn describe_query(
     client: &tokio_postgres::Client,
     query: &str,
-) -> Result<Vec<NewField>, ApiError> {
-    check_sql_fragment(query).map_err(|e| ApiError::fields(vec![FieldError::new("query", e)]))?;
+) -> Result<Vec<NewField>, OpsError> {
+    check_sql_fragment(query).map_err(|e| OpsError::field("query", e))?;
     let head = query.trim_start().to_ascii_lowercase();
     if !(head.starts_with("select") || head.starts_with("with") || head.starts_with("values")) {
-        return Err(ApiError::fields(vec![FieldError::new(
+        return Err(OpsError::Fields(vec![FieldError::new(
             "query",
             "a computed table is one SELECT (or WITH ... SELECT) query",
         )]));
@@ -115,7 +89,7 @@ pub async fn describe_query(
     let cols = assay_postgres::scan::relation_columns(client, &format!("({query})"))
         .await
         .map_err(|e| {
-            ApiError::fields(vec![FieldError::new(
+            OpsError::Fields(vec![FieldError::new(
                 "query",
                 format!("the source rejects the query: {e}"),
             )])
@@ -123,7 +97,7 @@ pub async fn describe_query(
     let mut seen = std::collections::HashSet::new();
     for (n, ..) in &cols {
         if !seen.insert(n.clone()) {
-            return Err(ApiError::fields(vec![FieldError::new(
+            return Err(OpsError::Fields(vec![FieldError::new(
                 "query",
                 format!("the query returns two columns named '{n}'; give them distinct aliases"),
             )]));
@@ -201,14 +175,14 @@ pub fn expression_of(
 /// Checks a computed field expression with the source (on top of the container and its other computed fields)
 /// and returns the field it yields.
 pub async fn describe_field(
-    state: &AppState,
+    ctx: &Context,
     ds: &DatastoreRecord,
     c: &ContainerRecord,
     name: &str,
     expression: &str,
     except: Option<i64>,
-) -> Result<NewField, ApiError> {
-    let others: Vec<ComputedField> = state
+) -> Result<NewField, OpsError> {
+    let others: Vec<ComputedField> = ctx
         .store
         .computed_fields(c.id)
         .await?
@@ -216,7 +190,7 @@ pub async fn describe_field(
         .filter(|f| Some(f.id) != except)
         .collect();
     let base = relation_with(ds, c, &others).unwrap_or_else(|| qualified(&ds.spec.schema, &c.name));
-    let client = source_session(state, ds).await?;
+    let client = source_session(ctx, ds).await?;
     let cols = assay_postgres::scan::relation_columns(
         &client,
         &format!(
@@ -226,7 +200,7 @@ pub async fn describe_field(
     )
     .await
     .map_err(|e| {
-        ApiError::fields(vec![FieldError::new(
+        OpsError::Fields(vec![FieldError::new(
             "properties",
             format!("the source rejects the expression: {e}"),
         )])
@@ -234,16 +208,16 @@ pub async fn describe_field(
     to_fields(cols)
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::invalid("the expression yields no column"))
+        .ok_or_else(|| OpsError::Invalid("the expression yields no column".into()))
 }
 
 /// Loads a container and its datastore for the caller.
 pub async fn load(
-    state: &AppState,
+    ctx: &Context,
     viewer: &Viewer,
     container_id: i64,
-) -> Result<(ContainerRecord, DatastoreRecord), ApiError> {
-    let c = state.store.container(container_id, viewer).await?;
-    let ds = state.store.datastore(c.datastore_id, viewer).await?;
+) -> Result<(ContainerRecord, DatastoreRecord), OpsError> {
+    let c = ctx.store.container(container_id, viewer).await?;
+    let ds = ctx.store.datastore(c.datastore_id, viewer).await?;
     Ok((c, ds))
 }

@@ -4,9 +4,10 @@
 //! one metadata transaction. A failing container does not stop the others; a check whose SQL fails becomes
 //! Invalid and the rest of the container's checks still run.
 
-use crate::AppState;
-use crate::enrichment::{Target, enrichment_rows, enrichment_target};
-use crate::profiler::Ending;
+use crate::Context;
+use crate::Ending;
+use crate::enrichment::{Target, enrichment_rows, enrichment_target, tags_of};
+use assay_core::operation::ScanParams;
 use assay_postgres::PgError;
 use assay_postgres::profile::Rows;
 use assay_postgres::scan::{Outcome, ScanCheck, ScanPlan};
@@ -36,89 +37,52 @@ struct Settings {
     greater_than_batch: Option<f64>,
 }
 
-fn settings(params: &Value, ds: &DatastoreRecord) -> Settings {
-    let incremental = params["incremental"].as_bool().unwrap_or(false);
+fn settings(p: ScanParams, ds: &DatastoreRecord) -> Settings {
     Settings {
-        names: params["container_names"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        tags: crate::params::strings(&params["container_tags"]),
-        incremental,
-        limit: params["max_records_analyzed_per_partition"]
-            .as_i64()
-            .filter(|n| *n > 0)
-            .map(|n| n as u64),
-        source_records: params["enrichment_source_record_limit"]
-            .as_i64()
-            .unwrap_or(ds.spec.enrichment_source_record_limit)
-            .clamp(1, 100_000) as usize,
-        rollup: params["high_count_rollup_threshold"]
-            .as_i64()
-            .unwrap_or(ds.spec.high_count_rollup_threshold)
-            .clamp(1, 1000) as usize,
-        auto_resolve: params["auto_resolve_passed_anomalies"]
-            .as_bool()
-            .unwrap_or(!incremental)
-            && !incremental,
-        archive_duplicates: params["archive_duplicate_anomalies"]
-            .as_bool()
-            .unwrap_or(true),
-        greater_than_time: params["greater_than_time"].as_str().map(str::to_string),
-        greater_than_batch: params["greater_than_batch"].as_f64(),
+        limit: p.row_limit(),
+        source_records: p.source_records(ds.spec.enrichment_source_record_limit),
+        rollup: p.rollup(ds.spec.high_count_rollup_threshold),
+        auto_resolve: p.auto_resolve(),
+        incremental: p.incremental,
+        archive_duplicates: p.archive_duplicate_anomalies,
+        names: p.container_names,
+        tags: p.container_tags,
+        greater_than_time: p.greater_than_time,
+        greater_than_batch: p.greater_than_batch,
     }
 }
 
-pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
+pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     let mut status = json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0,
                             "anomalies_identified": 0, "containers": []});
-    let fail = |message: String, status: Value| Ending {
-        result: "failure",
-        message: Some(message),
-        status,
-    };
+    let fail = Ending::failure;
     let viewer = Viewer::admin(0);
-    let ds = match state.store.datastore(op.datastore_id, &viewer).await {
+    let ds = match ctx.store.datastore(op.datastore_id, &viewer).await {
         Ok(d) => d,
         Err(e) => return fail(e.to_string(), status),
     };
-    let s = settings(&op.params, &ds);
-    let conn = match state.store.connection(ds.connection_id).await {
-        Ok(c) => c,
-        Err(e) => return fail(e.to_string(), status),
+    let s = match crate::params_of::<ScanParams>(op) {
+        Ok(p) => settings(p, &ds),
+        Err(e) => return fail(e, status),
     };
+
     let (chosen, unknown) =
-        match crate::choose::containers(state, ds.id, &s.names, &s.tags, "scan").await {
+        match crate::choose::containers(ctx, ds.id, &s.names, &s.tags, "scan").await {
             Ok(c) => c,
             Err(e) => return fail(e, status),
         };
     status["total_containers"] = json!(chosen.len());
-    let params = match (assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &ds.spec.database,
-    })
-    .resolve(&state.resolver)
-    .await
-    {
+    let params = match crate::source::resolve(ctx, &ds).await {
         Ok(p) => p,
-        Err(e) => {
-            return fail(
-                format!("cannot connect to datastore '{}': {e}", ds.spec.name),
-                status,
-            );
-        }
+        Err(e) => return fail(e.to_string(), status),
     };
     let enrichment = match &ds.enrichment {
-        Some(link) => Some(enrichment_target(state, &ds, link.id).await),
+        Some(link) => Some(enrichment_target(ctx, &ds, link.id).await),
         None => None,
     };
     let abort = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let store = state.store.clone();
+        let store = ctx.store.clone();
         let abort = abort.clone();
         let id = op.id;
         tokio::spawn(async move {
@@ -141,7 +105,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
         }
         let t0 = Instant::now();
         let r = scan_container(
-            state,
+            ctx,
             op,
             &ds,
             c,
@@ -171,7 +135,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             }
             Err(PgError::Aborted) => {
                 aborted = true;
-                let _ = state
+                let _ = ctx
                     .store
                     .record_container_scan_failure(
                         op.id,
@@ -188,7 +152,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             }
             Err(e) => {
                 let msg = e.to_string();
-                let _ = state
+                let _ = ctx
                     .store
                     .record_container_scan_failure(op.id, c.id, "failure", &msg, s.incremental, &[])
                     .await;
@@ -197,7 +161,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             }
         }
         status["containers"] = json!(results);
-        let _ = state.store.operation_progress(op.id, &status).await;
+        let _ = ctx.store.operation_progress(op.id, &status).await;
     }
     watcher.abort();
     status["containers"] = json!(results);
@@ -250,19 +214,9 @@ fn fingerprint(parts: &[&str]) -> String {
         .collect()
 }
 
-pub(crate) fn tags_of(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn scan_container(
-    state: &AppState,
+    ctx: &Context,
     op: &OperationRecord,
     ds: &DatastoreRecord,
     c: &ContainerRecord,
@@ -276,9 +230,9 @@ async fn scan_container(
         field: "metadata".into(),
         message: e.to_string(),
     };
-    let checks = state.store.checks_for_scan(c.id).await.map_err(store_err)?;
-    let client = params.connect().await?;
-    let relation = crate::computed::relation_of(state, ds, c)
+    let checks = ctx.store.checks_for_scan(c.id).await.map_err(store_err)?;
+    let client = params.connect_read_only().await?;
+    let relation = crate::computed::relation_of(ctx, ds, c)
         .await
         .map_err(|message| PgError::Property {
             field: "metadata".into(),
@@ -323,7 +277,7 @@ async fn scan_container(
     for k in &checks {
         let mut reference = None;
         if let Some(rid) = k.properties["ref_container_id"].as_i64() {
-            match resolve_reference(state, ds, rid).await {
+            match resolve_reference(ctx, ds, rid).await {
                 Ok(r) => reference = Some(r),
                 Err(e) => {
                     invalid.push((k.id, e));
@@ -332,8 +286,7 @@ async fn scan_container(
             }
         }
         let previous = if matches!(k.rule_type.as_str(), "volumetric" | "metric") {
-            state
-                .store
+            ctx.store
                 .metric_baseline(
                     k.id,
                     k.properties["window_size"].as_i64().filter(|d| *d > 0),
@@ -552,7 +505,7 @@ async fn scan_container(
     if result.schema_failed {
         note = Some("the scan stopped because schema check anomalies were identified".into());
     }
-    let written = state
+    let written = ctx
         .store
         .record_container_scan(&write)
         .await
@@ -595,7 +548,7 @@ async fn scan_container(
         match outcome {
             Ok(_) => {
                 let ids: Vec<i64> = written.ids.iter().map(|x| x.0).collect();
-                state.store.mark_enriched(&ids).await.map_err(store_err)?;
+                ctx.store.mark_enriched(&ids).await.map_err(store_err)?;
             }
             Err(e) => {
                 let n = format!("enrichment not written: {e}");
@@ -689,17 +642,17 @@ fn shape_anomaly(
 
 /// The reference table of a cross-container check, which must be in the same database as the source.
 async fn resolve_reference(
-    state: &AppState,
+    ctx: &Context,
     ds: &DatastoreRecord,
     ref_container: i64,
 ) -> Result<(String, String), String> {
     let viewer = Viewer::admin(0);
-    let rc = state
+    let rc = ctx
         .store
         .container(ref_container, &viewer)
         .await
         .map_err(|e| format!("reference container: {e}"))?;
-    let rds = state
+    let rds = ctx
         .store
         .datastore(rc.datastore_id, &viewer)
         .await

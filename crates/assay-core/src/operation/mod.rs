@@ -1,4 +1,12 @@
-//! Operations: background jobs (sync now; profile and scan later) with their lifecycle.
+//! Operations: background jobs (sync, profile, scan, export, materialize), their lifecycle and their typed
+//! parameters.
+
+mod params;
+
+pub use params::{
+    AI_EFFORTS, EXPORT_ASSETS, ExportParams, MaterializeParams, OperationParams, ProfileParams,
+    ScanParams, SyncParams, effort_level, effort_of_threshold,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,9 @@
 //! The export operation: anomalies, checks or field profiles of a source datastore written to
 //! `<prefix>_export_<asset>` in its linked enrichment datastore, replaced as a whole in one transaction.
 
-use crate::AppState;
-use crate::profiler::Ending;
+use crate::Context;
+use crate::Ending;
+use assay_core::operation::ExportParams;
 use assay_store::Viewer;
 use assay_store::anomalies::AnomalyFilter;
 use assay_store::checks::CheckFilter;
@@ -25,7 +26,7 @@ fn tags_text(v: &Value) -> Value {
 
 /// The rows of an asset, keyed by the export table's columns.
 pub async fn rows(
-    state: &AppState,
+    ctx: &Context,
     asset: &str,
     datastore_id: i64,
     datastore_name: &str,
@@ -45,7 +46,7 @@ pub async fn rows(
             };
             let mut page = 1;
             loop {
-                let (items, total) = state
+                let (items, total) = ctx
                     .store
                     .list_anomalies(&viewer, &f, page, PAGE)
                     .await
@@ -71,7 +72,7 @@ pub async fn rows(
             };
             let mut page = 1;
             loop {
-                let (items, total) = state
+                let (items, total) = ctx
                     .store
                     .list_checks(&viewer, &f, page, PAGE)
                     .await
@@ -97,7 +98,7 @@ pub async fn rows(
         "profiles" | "field_profiles" => {
             let mut page = 1;
             loop {
-                let (items, total) = state
+                let (items, total) = ctx
                     .store
                     .field_profiles(&viewer, containers, &[datastore_id], None, page, PAGE)
                     .await
@@ -133,14 +134,10 @@ pub async fn rows(
     Ok(out)
 }
 
-pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
-    let fail = |message: String| Ending {
-        result: "failure",
-        message: Some(message),
-        status: json!({}),
-    };
+pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
+    let fail = |message: String| Ending::failure(message, json!({}));
     let viewer = Viewer::admin(0);
-    let ds = match state.store.datastore(op.datastore_id, &viewer).await {
+    let ds = match ctx.store.datastore(op.datastore_id, &viewer).await {
         Ok(d) => d,
         Err(e) => return fail(e.to_string()),
     };
@@ -150,26 +147,25 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             ds.spec.name
         ));
     };
-    let asset = op.params["asset_type"].as_str().unwrap_or("checks");
-    let containers: Vec<i64> = op.params["container_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).collect())
-        .unwrap_or_default();
-    let include_deleted = op.params["include_deleted"].as_bool().unwrap_or(false);
+    let p = match crate::params_of::<ExportParams>(op) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let asset = p.asset_type.as_str();
     let rows = match rows(
-        state,
+        ctx,
         asset,
         ds.id,
         &ds.spec.name,
-        &containers,
-        include_deleted,
+        &p.container_ids,
+        p.include_deleted,
     )
     .await
     {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let target = match crate::enrichment::enrichment_target(state, &ds, link.id).await {
+    let target = match crate::enrichment::enrichment_target(ctx, &ds, link.id).await {
         Ok(t) => t,
         Err(e) => return fail(e),
     };

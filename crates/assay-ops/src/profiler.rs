@@ -1,8 +1,9 @@
 //! The profile operation: for each container, read its rows (in parallel page ranges, or only the rows after
-//! the watermark when an earlier full state exists), merge with the stored state, finalise field profiles,
+//! the watermark when an earlier full ctx exists), merge with the stored ctx, finalise field profiles,
 //! save them with their states, and upsert the inferred checks. A failing container does not stop the others.
 
-use crate::AppState;
+use crate::{Context, Ending};
+use assay_core::operation::ProfileParams;
 use assay_engine::infer;
 use assay_engine::profile::{FieldProfile, finalize};
 use assay_engine::state::FieldState;
@@ -21,12 +22,6 @@ use std::time::Instant;
 /// After this many increments in a row a profile is taken in full again.
 pub const REBASE_AFTER_INCREMENTS: i32 = 10;
 
-pub struct Ending {
-    pub result: &'static str,
-    pub message: Option<String>,
-    pub status: Value,
-}
-
 struct Settings {
     names: Vec<String>,
     /// Only containers with any of these tags (`container_tags`).
@@ -37,73 +32,49 @@ struct Settings {
     allow_incremental: bool,
 }
 
-fn settings(params: &Value) -> Settings {
-    let names = params["container_names"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let effort = params["ai_effort"].as_str().unwrap_or("medium");
+fn settings(p: ProfileParams) -> Settings {
     Settings {
-        names,
-        tags: crate::params::strings(&params["container_tags"]),
-        level: infer::level(effort).unwrap_or(2),
-        draft: params["infer_as_draft"].as_bool().unwrap_or(false),
-        limit: params["max_records_analyzed_per_partition"]
-            .as_i64()
-            .filter(|n| *n > 0)
-            .map(|n| n as u64),
-        allow_incremental: params["incremental"].as_bool().unwrap_or(true),
+        level: p.level(),
+        draft: p.infer_as_draft,
+        limit: p.row_limit(),
+        allow_incremental: p.incremental,
+        names: p.container_names,
+        tags: p.container_tags,
     }
 }
 
-pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
+pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     let mut status = json!({"total_containers": 0, "containers_analyzed": 0, "records_processed": 0,
                             "fields_profiled": 0, "checks_synchronized": 0, "containers": []});
-    let fail = |message: String, status: Value| Ending {
-        result: "failure",
-        message: Some(message),
-        status,
+    let fail = Ending::failure;
+    let s = match crate::params_of::<ProfileParams>(op) {
+        Ok(p) => settings(p),
+        Err(e) => return fail(e, status),
     };
-    let s = settings(&op.params);
     let viewer = Viewer::admin(0);
-    let ds = match state.store.datastore(op.datastore_id, &viewer).await {
+    let ds = match ctx.store.datastore(op.datastore_id, &viewer).await {
         Ok(d) => d,
         Err(e) => return fail(e.to_string(), status),
     };
-    let conn = match state.store.connection(ds.connection_id).await {
+    let conn = match ctx.store.connection(ds.connection_id).await {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), status),
     };
     let (chosen, mut unknown) =
-        match crate::choose::containers(state, ds.id, &s.names, &s.tags, "profile").await {
+        match crate::choose::containers(ctx, ds.id, &s.names, &s.tags, "profile").await {
             Ok(c) => c,
             Err(e) => return fail(e, status),
         };
     status["total_containers"] = json!(chosen.len());
-    let params = match (assay_postgres::Endpoint {
-        connection: &conn.spec,
-        database: &ds.spec.database,
-    })
-    .resolve(&state.resolver)
-    .await
-    {
+    let params = match crate::source::resolve(ctx, &ds).await {
         Ok(p) => p,
-        Err(e) => {
-            return fail(
-                format!("cannot connect to datastore '{}': {e}", ds.spec.name),
-                status,
-            );
-        }
+        Err(e) => return fail(e.to_string(), status),
     };
     let parallelism = conn.spec.max_parallelization.unwrap_or(2).clamp(1, 16) as usize;
     let progress = Arc::new(Progress::default());
     // report progress and pick up abort requests while containers are read
     let watcher = {
-        let store = state.store.clone();
+        let store = ctx.store.clone();
         let progress = progress.clone();
         let id = op.id;
         let base = status.clone();
@@ -127,7 +98,7 @@ pub async fn run(state: &AppState, op: &OperationRecord) -> Ending {
             break;
         }
         let t0 = Instant::now();
-        match profile_container(state, op, c, &params, parallelism, &s, progress.clone()).await {
+        match profile_container(ctx, op, c, &params, parallelism, &s, progress.clone()).await {
             Ok(done) => {
                 status["containers_analyzed"] =
                     json!(status["containers_analyzed"].as_i64().unwrap_or(0) + 1);
@@ -221,7 +192,7 @@ async fn mutations(params: &ConnectParams, rel: &str) -> Option<i64> {
 }
 
 async fn profile_container(
-    state: &AppState,
+    ctx: &Context,
     op: &OperationRecord,
     c: &ContainerRecord,
     params: &ConnectParams,
@@ -233,8 +204,8 @@ async fn profile_container(
         field: "metadata".into(),
         message: e.to_string(),
     };
-    let fields = state.store.fields(c.id, false).await.map_err(store_err)?;
-    let ds = state
+    let fields = ctx.store.fields(c.id, false).await.map_err(store_err)?;
+    let ds = ctx
         .store
         .datastore(c.datastore_id, &Viewer::admin(0))
         .await
@@ -248,7 +219,7 @@ async fn profile_container(
             typcategory: f.typcategory.clone(),
         })
         .collect();
-    let relation = crate::computed::relation_of(state, &ds, c)
+    let relation = crate::computed::relation_of(ctx, &ds, c)
         .await
         .map_err(|message| PgError::Property {
             field: "metadata".into(),
@@ -256,7 +227,7 @@ async fn profile_container(
         })?;
     let has_ctid =
         relation.is_none() && matches!(c.table_type.as_str(), "table" | "materialized_view");
-    let prev = state.store.latest_profile(c.id).await.map_err(store_err)?;
+    let prev = ctx.store.latest_profile(c.id).await.map_err(store_err)?;
     let strategy = c.incremental_identifier_type.clone();
     let mut note = None;
     let now_mutations = if has_ctid {
@@ -274,7 +245,7 @@ async fn profile_container(
             && p.profile.increments < REBASE_AFTER_INCREMENTS
             && !drifted
         {
-            let stored = state.store.profile_states(p.id).await.map_err(store_err)?;
+            let stored = ctx.store.profile_states(p.id).await.map_err(store_err)?;
             let same_fields = stored.len() == fields.len()
                 && stored.iter().zip(&fields).all(|((n, _), f)| n == &f.name);
             let states: Option<Vec<FieldState>> = stored
@@ -402,7 +373,7 @@ async fn profile_container(
         parent_profile_id: parent,
         message: note.clone(),
     };
-    let profile_id = state
+    let profile_id = ctx
         .store
         .save_profile(&cp, &new_fields)
         .await
@@ -445,7 +416,7 @@ async fn profile_container(
         },
     })
     .collect();
-    let sync = state
+    let sync = ctx
         .store
         .upsert_inferred_checks(c.id, &inferred)
         .await

@@ -1,0 +1,94 @@
+//! Operations: the runner that claims queued operations from the metadata store and runs them (sync, profile,
+//! scan, export, materialize), one module per operation type, the enrichment glue, and the computed containers
+//! and joins that operations read through. Nothing here knows HTTP: the server enqueues operations in the store
+//! and wakes the runner through [`Context`]; the runner reads and writes only the store and the sources.
+
+pub mod choose;
+pub mod computed;
+pub mod enrichment;
+mod error;
+pub mod exporter;
+pub mod join;
+pub mod materializer;
+pub mod profiler;
+pub mod runner;
+pub mod scanner;
+pub mod source;
+pub mod sync;
+
+pub use error::OpsError;
+
+use assay_core::operation::OperationParams;
+use assay_secrets::Resolver;
+use assay_store::Store;
+use assay_store::operations::OperationRecord;
+use std::sync::Arc;
+
+/// What operations need from the process that hosts them: the metadata store, the secrets resolver that turns
+/// `${key}` references into values (see [`source`]), and the bell that wakes the runner when work is queued.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub resolver: Resolver,
+    pub wake_runner: Arc<tokio::sync::Notify>,
+}
+
+impl Context {
+    pub fn new(store: Store, resolver: Resolver) -> Context {
+        Context {
+            store,
+            resolver,
+            wake_runner: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Queues an operation of a datastore with its (validated) parameters and wakes the runner.
+    /// `triggered_by` names who asked for it.
+    pub async fn enqueue(
+        &self,
+        datastore_id: i64,
+        params: &OperationParams,
+        triggered_by: &str,
+        user_id: Option<i64>,
+    ) -> Result<OperationRecord, OpsError> {
+        let op = self
+            .store
+            .enqueue_operation(
+                params.op_type().as_str(),
+                datastore_id,
+                &params.to_json(),
+                triggered_by,
+                user_id,
+            )
+            .await?;
+        self.wake_runner.notify_one();
+        Ok(op)
+    }
+}
+
+/// How an operation ended: its result (`success`, `failure` or `aborted`; success with a message is the UI's
+/// warning), the message, and the operation's final status (counts and per-container results).
+pub struct Ending {
+    pub result: &'static str,
+    pub message: Option<String>,
+    pub status: serde_json::Value,
+}
+
+impl Ending {
+    pub fn failure(message: String, status: serde_json::Value) -> Ending {
+        Ending {
+            result: "failure",
+            message: Some(message),
+            status,
+        }
+    }
+}
+
+/// An operation's stored parameters as their type (absent keys take the type's defaults).
+pub(crate) fn params_of<T: serde::de::DeserializeOwned>(op: &OperationRecord) -> Result<T, String> {
+    let v = match &op.params {
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+        v => v.clone(),
+    };
+    serde_json::from_value(v).map_err(|e| format!("the operation's stored parameters: {e}"))
+}
