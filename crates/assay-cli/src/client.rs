@@ -1,7 +1,7 @@
 //! The HTTP client of the `assay` CLI: server URL and token from `ASSAY_URL`/`ASSAY_TOKEN` or the config file
 //! (`$ASSAY_CONFIG_HOME/config.yaml`, default `~/.assay/config.yaml`), and errors that carry the server's message.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -52,16 +52,24 @@ impl Config {
                 });
             }
             (Some(_), None) | (None, Some(_)) => {
-                bail!("set both ASSAY_URL and ASSAY_TOKEN, or neither")
+                crate::usage!("set both ASSAY_URL and ASSAY_TOKEN, or neither")
             }
             (None, None) => {}
         }
         let path = config_dir().join("config.yaml");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("no configuration at {}: run `assay auth init --url URL --token TOKEN` or set ASSAY_URL and ASSAY_TOKEN", path.display())
-        })?;
-        let mut cfg: Config = serde_yaml::from_str(&text)
-            .with_context(|| format!("{} is not valid", path.display()))?;
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            crate::usage!(
+                "no configuration at {}: run `assay auth init --url URL --token TOKEN` or set ASSAY_URL and ASSAY_TOKEN",
+                path.display()
+            )
+        };
+        let mut cfg: Config = match serde_yaml::from_str(&text) {
+            Ok(c) => c,
+            Err(e) => crate::usage!(
+                "{} is not valid: {e}; run `assay auth init` again",
+                path.display()
+            ),
+        };
         cfg.url = normalize_url(&cfg.url);
         Ok(cfg)
     }

@@ -7,6 +7,7 @@ mod commands;
 mod demo;
 mod printer;
 mod serve;
+mod usage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(3);
             }
             printer::error(format!("{e:#}"));
-            if e.to_string().contains("no configuration") || e.to_string().contains("ASSAY_URL") {
+            if e.downcast_ref::<usage::Usage>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(3)

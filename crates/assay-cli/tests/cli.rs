@@ -430,6 +430,13 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
     let out = assay(&home, &["datastores", "get", "--id", "987654"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    // a usage error is known by its type: code 2, and the server is not asked
+    let out = assay(
+        &home,
+        &["tags", "create", "--name", "t", "--weight-modifier", "99"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from -10 to 10"));
 
     // users, teams, tokens
     ok(&home, &["teams", "create", "--name", "Red"]);

@@ -4,6 +4,7 @@ use crate::error::{CoreError, FieldError};
 use crate::placeholder;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// Connector types Assay can talk to.
 pub const SUPPORTED_TYPES: &[&str] = &["postgresql"];
@@ -36,8 +37,9 @@ impl Port {
     }
 }
 
-/// Vault / OpenBao (or any POST-login + GET-secret service) settings of a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Vault / OpenBao (or any POST-login + GET-secret service) settings of a connection. Its `Debug` shows
+/// whether a credentials payload is set, never the payload.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretsManager {
     pub login_url: Option<String>,
     /// JSON text POSTed to `login_url`. Write-only: never returned by the API.
@@ -52,8 +54,9 @@ pub const DEFAULT_TOKEN_JSONPATH: &str = "$.auth.client_token";
 pub const DEFAULT_TOKEN_HEADER: &str = "X-Vault-Token";
 pub const DEFAULT_DATA_JSONPATH: &str = "$.data";
 
-/// A connection as stored (with its secrets in clear, inside the process only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A connection as stored (with its secrets in clear, inside the process only). Its `Debug` shows whether a
+/// password is set, never the password, and only the names of the driver parameters.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionSpec {
     pub name: String,
     pub connector: String,
@@ -65,6 +68,41 @@ pub struct ConnectionSpec {
     pub max_parallelization: Option<i32>,
     pub jdbc_fetch_size: Option<i32>,
     pub secrets_manager: Option<SecretsManager>,
+}
+
+/// How a secret shows in `Debug` output: that it is set, not what it is.
+fn redacted(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for SecretsManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsManager")
+            .field("login_url", &self.login_url)
+            .field("credentials_payload", &redacted(&self.credentials_payload))
+            .field("token_jsonpath", &self.token_jsonpath)
+            .field("secret_url", &self.secret_url)
+            .field("token_header_name", &self.token_header_name)
+            .field("data_jsonpath", &self.data_jsonpath)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConnectionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSpec")
+            .field("name", &self.name)
+            .field("connector", &self.connector)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("parameters", &self.parameters.keys().collect::<Vec<_>>())
+            .field("max_parallelization", &self.max_parallelization)
+            .field("jdbc_fetch_size", &self.jdbc_fetch_size)
+            .field("secrets_manager", &self.secrets_manager)
+            .finish()
+    }
 }
 
 impl ConnectionSpec {
@@ -312,5 +350,38 @@ mod tests {
         s.port = Port::Reference("${port}".into());
         s.secrets_manager = Some(vault());
         s.validate().unwrap();
+    }
+
+    #[test]
+    fn debug_output_names_secrets_without_their_values() {
+        let mut parameters = Map::new();
+        parameters.insert("sslpassword".into(), Value::String("param-secret-4".into()));
+        let spec = ConnectionSpec {
+            name: "c".into(),
+            connector: "postgresql".into(),
+            host: "db".into(),
+            port: Port::Number(5432),
+            username: "reader".into(),
+            password: Some("pw-secret-1".into()),
+            parameters,
+            max_parallelization: None,
+            jdbc_fetch_size: None,
+            secrets_manager: Some(SecretsManager {
+                login_url: Some("http://vault/login".into()),
+                credentials_payload: Some("{\"secret_id\": \"payload-secret-2\"}".into()),
+                token_jsonpath: DEFAULT_TOKEN_JSONPATH.into(),
+                secret_url: "http://vault/secret".into(),
+                token_header_name: DEFAULT_TOKEN_HEADER.into(),
+                data_jsonpath: DEFAULT_DATA_JSONPATH.into(),
+            }),
+        };
+        let shown = format!("{spec:?} {spec:#?}");
+        for secret in ["pw-secret-1", "payload-secret-2", "param-secret-4"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("<redacted>") && shown.contains("sslpassword"),
+            "{shown}"
+        );
     }
 }

@@ -231,7 +231,7 @@ pub async fn teams(cmd: TeamsCmd) -> Result<Outcome> {
             let body = match (user_id, username) {
                 (Some(u), _) => json!({"user_id": u}),
                 (None, Some(n)) => json!({"username": n}),
-                (None, None) => anyhow::bail!("give --user-id or --username"),
+                (None, None) => crate::usage!("give --user-id or --username"),
             };
             let team: Value = c.post(&format!("/teams/{team_id}/members"), &body).await?;
             printer::json(&team);

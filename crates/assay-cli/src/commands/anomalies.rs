@@ -3,7 +3,7 @@
 use super::{IdArgs, client};
 use crate::printer::Format;
 use crate::{Outcome, printer};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -163,7 +163,7 @@ pub async fn run(cmd: AnomaliesCmd) -> Result<Outcome> {
                 && s != "Active"
                 && s != "Acknowledged"
             {
-                bail!(
+                crate::usage!(
                     "--status takes Active or Acknowledged; use `anomalies archive` for the others"
                 );
             }

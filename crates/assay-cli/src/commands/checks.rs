@@ -8,7 +8,7 @@ use super::{IdArgs, client};
 use crate::client::Client;
 use crate::printer::Format;
 use crate::{Outcome, printer};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -360,7 +360,7 @@ pub async fn run(cmd: ChecksCmd) -> Result<Outcome> {
         ChecksCmd::Update { id, file, people } => {
             let items = read_file(&file)?;
             let [k] = items.as_slice() else {
-                bail!("{} must hold exactly one check", file.display());
+                crate::usage!("{} must hold exactly one check", file.display());
             };
             let mut body = body_of(k, &HashMap::new(), false)?;
             people.apply(&mut body);

@@ -7,7 +7,7 @@
 use super::client;
 use crate::client::Client;
 use crate::{Outcome, printer};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use assay_core::rules::slug;
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
@@ -54,7 +54,7 @@ fn kinds(include: Option<&str>) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for k in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         if !KINDS.contains(&k) {
-            bail!("--include: '{k}' is not one of {}", KINDS.join(", "));
+            crate::usage!("--include: '{k}' is not one of {}", KINDS.join(", "));
         }
         out.insert(k.to_string());
     }

@@ -4,7 +4,7 @@
 use super::client;
 use crate::printer::Format;
 use crate::{Outcome, printer};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
@@ -113,7 +113,7 @@ impl OtherConnectorArgs {
             ("--external-id", self.external_id.is_some()),
         ] {
             if given {
-                bail!(
+                crate::usage!(
                     "{flag} is for file-store and warehouse connectors; Assay connects to PostgreSQL, which takes \
                      --host, --port, --username, --password and --parameters"
                 );
@@ -178,7 +178,7 @@ impl Props {
             let parsed: Value =
                 serde_json::from_str(text).context("--parameters is not valid JSON")?;
             let Value::Object(obj) = parsed else {
-                bail!("--parameters must be a JSON object")
+                crate::usage!("--parameters must be a JSON object")
             };
             let mut params = Map::new();
             for (k, v) in obj {
@@ -341,7 +341,7 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
             let id = match (id, name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.connection_id(&n).await?,
-                (None, None) => bail!("give --id or --name"),
+                (None, None) => crate::usage!("give --id or --name"),
             };
             printer::object(&c.get(&format!("/connections/{id}"), &[]).await?, format);
         }
@@ -381,7 +381,7 @@ pub async fn run(cmd: ConnectionsCmd) -> Result<Outcome> {
                         "Unsaved connection".to_string(),
                     )
                 }
-                (None, None) => bail!("give --id, or --type and the connection flags"),
+                (None, None) => crate::usage!("give --id, or --type and the connection flags"),
             };
             let v = c.post(&path, &Value::Object(body)).await?;
             if props.format.is_some() {

@@ -47,7 +47,7 @@ impl Definition {
     fn body(&self, name: &str) -> Result<Map<String, Value>> {
         let t = self.container_type.as_str();
         if !matches!(t, "computed_table" | "computed_join" | "computed_file") {
-            bail!("--type takes computed_table, computed_join or computed_file, not '{t}'");
+            crate::usage!("--type takes computed_table, computed_join or computed_file, not '{t}'");
         }
         let mut b = Map::new();
         b.insert("container_type".into(), json!(t));

@@ -4,7 +4,7 @@ use super::client;
 use super::connections::report_test;
 use crate::printer::Format;
 use crate::{Outcome, printer};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{ArgAction, Subcommand};
 use serde_json::{Map, Value, json};
 
@@ -185,7 +185,7 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             let connection_id = match (connection_id, connection_name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.connection_id(&n).await?,
-                (None, None) => bail!("give --connection-name or --connection-id"),
+                (None, None) => crate::usage!("give --connection-name or --connection-id"),
             };
             let mut body = json!({
                 "name": name, "connection_id": connection_id, "enrichment_only": enrichment_only,
@@ -269,7 +269,7 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             let id = match (id, name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.datastore_id(&n).await?,
-                (None, None) => bail!("give --id or --name"),
+                (None, None) => crate::usage!("give --id or --name"),
             };
             printer::object(&c.get(&format!("/datastores/{id}"), &[]).await?, format);
         }
@@ -362,7 +362,7 @@ pub async fn run(cmd: DatastoresCmd) -> Result<Outcome> {
             let connection_id = match (connection_id, connection_name) {
                 (Some(id), _) => id,
                 (None, Some(n)) => c.connection_id(&n).await?,
-                (None, None) => bail!(
+                (None, None) => crate::usage!(
                     "give --id, or --connection-id/--connection-name with --database and --schema"
                 ),
             };

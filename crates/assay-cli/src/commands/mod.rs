@@ -37,7 +37,7 @@ impl IdArgs {
             }
         }
         if out.is_empty() {
-            anyhow::bail!("give --id N or --ids 1,2,3");
+            crate::usage!("give --id N or --ids 1,2,3");
         }
         Ok(out)
     }

@@ -3,7 +3,7 @@
 use super::client;
 use crate::printer::Format;
 use crate::{Outcome, printer};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -88,7 +88,7 @@ pub async fn run(cmd: TagsCmd) -> Result<Outcome> {
             format,
         } => {
             if weight_modifier.is_some_and(|w| !(-10..=10).contains(&w)) {
-                bail!("--weight-modifier takes a number from -10 to 10");
+                crate::usage!("--weight-modifier takes a number from -10 to 10");
             }
             let body = json!({"type": "global", "name": name, "color": color, "description": description,
                               "category": category, "weight_modifier": weight_modifier});
