@@ -1,5 +1,6 @@
 //! The OpenAPI document served at `/api/openapi.json`: every route the server has, from one table.
 
+use assay_core::datastore::{MAX_ROLLUP_THRESHOLD, MAX_SOURCE_RECORD_LIMIT};
 use serde_json::{Map, Value, json};
 
 /// (method, path under `/api`, summary, tag).
@@ -7,6 +8,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/status", "Service status (public)", "system"),
     ("get", "/health", "Liveness probe (public, 204)", "system"),
     ("get", "/openapi.json", "This document", "system"),
+    (
+        "get",
+        "/docs",
+        "This document in Swagger UI (HTML, public)",
+        "system",
+    ),
     (
         "post",
         "/auth/login",
@@ -641,7 +648,8 @@ fn schemas() -> Value {
             "name": text(), "database": text(), "schema": text(), "description": nullable_text,
             "connection_id": int(), "connection": schema_ref("Connection"),
             "enrichment_only": boolean(), "enrich_only": boolean(), "enrichment_prefix": text(),
-            "enrichment_source_record_limit": int(), "high_count_rollup_threshold": int(),
+            "enrichment_source_record_limit": {"type": "integer", "minimum": 1, "maximum": MAX_SOURCE_RECORD_LIMIT},
+            "high_count_rollup_threshold": {"type": "integer", "minimum": 1, "maximum": MAX_ROLLUP_THRESHOLD},
             "enrichment_remediation_strategy": one_of(&["none", "append", "overwrite"]),
             "teams": texts(), "trigger_catalog": boolean(), "trigger_sync": boolean()}},
         "QualityCheck": {"type": "object", "properties": {
@@ -673,8 +681,10 @@ fn schemas() -> Value {
             "prune": boolean(), "recreate": boolean(),
             "ai_effort": text(), "inference_threshold": {"type": "integer", "minimum": 0, "maximum": 5},
             "infer_as_draft": boolean(), "max_records_analyzed_per_partition": int(),
-            "incremental": boolean(), "enrichment_source_record_limit": int(),
-            "high_count_rollup_threshold": int(), "auto_resolve_passed_anomalies": boolean(),
+            "incremental": boolean(),
+            "enrichment_source_record_limit": {"type": "integer", "minimum": 1, "maximum": MAX_SOURCE_RECORD_LIMIT},
+            "high_count_rollup_threshold": {"type": "integer", "minimum": 1, "maximum": MAX_ROLLUP_THRESHOLD},
+            "auto_resolve_passed_anomalies": boolean(),
             "archive_duplicate_anomalies": boolean(),
             "greater_than_time": {"type": "string", "format": "date-time"},
             "greater_than_batch": {"type": "number"},

@@ -275,6 +275,42 @@ async fn bad_input_gets_clear_json_errors() {
     assert_eq!(api.call_as(None, "GET", "/health", None).await.status, 204);
 }
 
+/// The served document passes an OpenAPI 3.1 validator (PyPI `openapi-spec-validator`, installed into
+/// `.ci/venv` by the test script), and the validator refuses the same document with one operation broken, so a
+/// pass means something.
+#[tokio::test]
+async fn the_document_is_valid_openapi() {
+    let validator = assay_testkit::workspace_root().join(".ci/venv/bin/openapi-spec-validator");
+    assert!(
+        validator.exists(),
+        "{} is missing: run scripts/test, which installs openapi-spec-validator into .ci/venv",
+        validator.display()
+    );
+    let api = Api::start().await;
+    let doc = api.call_as(None, "GET", "/openapi.json", None).await.body;
+    let dir = std::env::temp_dir().join(format!("assay-openapi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let validate = |doc: &serde_json::Value, name: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, doc.to_string()).unwrap();
+        std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = validate(&doc, "openapi.json");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut broken = doc.clone();
+    broken["paths"]["/api/connections"]["get"]["responses"] = json!("none");
+    assert!(!validate(&broken, "broken.json").status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn every_documented_route_exists() {
     let api = Api::start().await;

@@ -88,14 +88,15 @@ pub(crate) async fn route_table(api: &Api) -> Vec<(String, String)> {
     routes
 }
 
-/// Routes anyone may call without a token: the service status, the liveness probe, this document, the rule
+/// Routes anyone may call without a token: the service status, the liveness probe, this document (and Swagger UI
+/// over it), the rule
 /// catalogue (static, the same for everyone) and the login itself.
 pub(crate) fn is_public(method: &str, path: &str) -> bool {
     matches!(
         (method, path),
         (
             "GET",
-            "/status" | "/health" | "/openapi.json" | "/quality-checks/spec"
+            "/status" | "/health" | "/openapi.json" | "/docs" | "/quality-checks/spec"
         ) | ("POST", "/auth/login")
     )
 }

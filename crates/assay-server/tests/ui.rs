@@ -7,6 +7,8 @@ mod browser;
 mod common;
 #[path = "ui/http.rs"]
 mod http;
+#[path = "ui/pages.rs"]
+mod pages;
 #[path = "ui/quality.rs"]
 mod quality;
 
@@ -65,6 +67,16 @@ pub(crate) async fn sign_in(api: &Api, user: &str, password: &str) -> String {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     cookie.split(';').next().unwrap().to_string()
+}
+
+/// Creates an admin and signs them in; returns the session cookie.
+pub(crate) async fn admin(api: &Api, name: &str) -> String {
+    api.ok(
+        "/users",
+        serde_json::json!({"username": name, "password": "admin-password", "role": "Admin"}),
+    )
+    .await;
+    sign_in(api, name, "admin-password").await
 }
 
 pub(crate) async fn page(

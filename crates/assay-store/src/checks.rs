@@ -146,6 +146,8 @@ pub struct CheckFilter {
     pub include_archived: bool,
     /// Checks carrying any of these tags.
     pub tags: Vec<String>,
+    /// Only checks whose last assertion passed (`true`) or failed (`false`).
+    pub passing: Option<bool>,
 }
 
 impl Store {
@@ -221,10 +223,10 @@ impl Store {
             "{VISIBLE} AND {archived} AND ($3::bigint IS NULL OR k.datastore_id = $3) \
              AND (cardinality($4::bigint[]) = 0 OR q.container_id = ANY($4)) \
              AND (cardinality($5::text[]) = 0 OR q.rule_type = ANY($5)) AND ($6::text IS NULL OR q.status = $6) \
-             AND (cardinality($7::text[]) = 0 OR q.tags ?| $7)"
+             AND (cardinality($7::text[]) = 0 OR q.tags ?| $7) AND ($8::boolean IS NULL OR q.is_passing = $8)"
         );
         let from = "quality_checks q JOIN containers k ON k.id = q.container_id";
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &viewer.is_admin,
             &viewer.user_id,
             &f.datastore,
@@ -232,6 +234,7 @@ impl Store {
             &f.rule_types,
             &f.status,
             &f.tags,
+            &f.passing,
         ];
         let (rows, total) =
             crate::db::paged(&c, COLS, from, &cond, "q.id", &args, page, size).await?;

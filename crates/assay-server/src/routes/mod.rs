@@ -23,6 +23,7 @@ pub fn api() -> Router<AppState> {
         .route("/status", get(system::status))
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi))
+        .route("/docs", get(system::docs))
         .route("/auth/login", post(users::login))
         .route(
             "/connections",

@@ -1,4 +1,4 @@
-//! Status, health and the OpenAPI document.
+//! Status, health, the OpenAPI document and Swagger UI over it.
 
 use crate::AppState;
 use axum::Json;
@@ -28,3 +28,35 @@ pub async fn health() -> StatusCode {
 pub async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
+
+/// Public: Swagger UI on `/api/openapi.json`. Its script and stylesheet are compiled into the binary and served
+/// from `/static/`, so the page works offline; its policy allows nothing from elsewhere.
+pub async fn docs() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+                 frame-ancestors 'none'",
+            ),
+        ],
+        DOCS_PAGE,
+    )
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Assay API</title>
+<link rel="stylesheet" href="/static/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/static/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script>
+</body>
+</html>
+"#;

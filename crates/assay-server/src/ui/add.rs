@@ -164,7 +164,7 @@ async fn add_page(
     result: Option<TestResult>,
 ) -> Result<AddPage, UiError> {
     Ok(AddPage {
-        shell: Some(Shell::of(session, "sources")),
+        shell: Some(Shell::of(&session.user, "sources")),
         form,
         errors,
         connections: connection_choices(s, session).await?,

@@ -4,7 +4,7 @@
 
 use super::details::{Head, load, section};
 use super::form::Pairs;
-use super::page::{PageResult, Shell, UiError, html, see_other, text, when};
+use super::page::{PageResult, Pager, Shell, UiError, encode, html, see_other, text, when};
 use super::session::Session;
 use crate::AppState;
 use crate::body::JsonBody;
@@ -67,8 +67,9 @@ struct ChecksPage {
     head: Head,
     filter: String,
     checks: Vec<CheckRow>,
-    total: usize,
-    more: i64,
+    /// The datastore's checks under any filter but archived (0: none yet).
+    total: i64,
+    pager: Pager,
 }
 
 pub async fn checks(
@@ -78,36 +79,49 @@ pub async fn checks(
     q: Params,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let filter = q.get("status").unwrap_or("all").to_string();
-    let (items, stored) = s
+    let filter = match q.get("status") {
+        Some(f @ ("passing" | "failing" | "archived")) => f.to_string(),
+        _ => "all".to_string(),
+    };
+    let page = Pager::asked(&q);
+    let of = |archived_only: bool, passing: Option<bool>| CheckFilter {
+        datastore: Some(d.id),
+        archived_only,
+        passing,
+        ..Default::default()
+    };
+    let chosen = of(
+        filter == "archived",
+        match filter.as_str() {
+            "passing" => Some(true),
+            "failing" => Some(false),
+            _ => None,
+        },
+    );
+    let (items, shown) = s
         .store
-        .list_checks(
-            &session.viewer(),
-            &CheckFilter {
-                datastore: Some(d.id),
-                archived_only: filter == "archived",
-                ..Default::default()
-            },
-            1,
-            1000,
-        )
+        .list_checks(&session.viewer(), &chosen, page, Pager::SIZE)
         .await?;
-    let rows: Vec<CheckRow> = items.iter().map(CheckRow::of).collect();
-    let total = rows.len();
-    let checks = rows
-        .into_iter()
-        .filter(|c| match filter.as_str() {
-            "passing" | "failing" => c.state == filter,
-            _ => true,
-        })
-        .collect();
+    let total = if filter == "all" {
+        shown
+    } else {
+        s.store
+            .list_checks(&session.viewer(), &of(false, None), 1, 1)
+            .await?
+            .1
+    };
     html(&ChecksPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "checks"),
+        pager: Pager::new(
+            &format!("/datastores/{}/checks", d.id),
+            &format!("status={filter}"),
+            page,
+            shown,
+        ),
         filter,
-        checks,
+        checks: items.iter().map(CheckRow::of).collect(),
         total,
-        more: stored - total as i64,
     })
 }
 
@@ -228,16 +242,6 @@ impl AnomalyQuery {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A table to filter by.
 pub struct TableChoice {
     pub id: String,
@@ -255,8 +259,7 @@ struct AnomaliesPage {
     tables: Vec<TableChoice>,
     rules: Vec<&'static str>,
     anomalies: Vec<AnomalyRow>,
-    /// How many more there are than the page shows.
-    more: i64,
+    pager: Pager,
 }
 
 pub async fn list(
@@ -266,15 +269,22 @@ pub async fn list(
     q: Params,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
+    let page = Pager::asked(&q);
     let q = AnomalyQuery::of(&q);
     let (items, total) = s
         .store
-        .list_anomalies(&session.viewer(), &q.filter(d.id), 1, 500)
+        .list_anomalies(&session.viewer(), &q.filter(d.id), page, Pager::SIZE)
         .await?;
     let (containers, _) = super::datastores::tables(&s, &session.viewer(), d.id).await?;
     let anomalies = items.iter().map(AnomalyRow::of).collect();
+    let pager = Pager::new(
+        &format!("/datastores/{}/anomalies", d.id),
+        q.query().trim_start_matches('?'),
+        page,
+        total,
+    );
     html(&AnomaliesPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "anomalies"),
         q,
         statuses: OPEN.iter().chain(ARCHIVED.iter()).copied().collect(),
@@ -291,7 +301,7 @@ pub async fn list(
             .filter(|r| r.unsupported.is_none())
             .map(|r| r.name)
             .collect(),
-        more: total - items.len() as i64,
+        pager,
         anomalies,
     })
 }
@@ -443,7 +453,7 @@ pub async fn detail(
         })
         .collect();
     html(&AnomalyPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "anomalies"),
         id: a.id,
         uuid: a.uuid.clone(),

@@ -317,7 +317,7 @@ async fn page(
         Some(Arity::None) | None => "none",
     };
     Ok(CheckFormPage {
-        shell: Some(Shell::of(session, section(d))),
+        shell: Some(Shell::of(&session.user, section(d))),
         head: Head::of(d, "checks"),
         action: match editing {
             Some(cid) => format!("/checks/{cid}/edit"),

@@ -1,9 +1,10 @@
 //! The datastore lists: source datastores as cards (connection, location, counts, last operation) and the
 //! enrichment datastores on their own page. The store's visibility predicate decides what a user sees.
 
-use super::page::{PageResult, Shell, html, when};
+use super::page::{PageResult, Pager, Shell, html, when};
 use super::session::Session;
 use crate::AppState;
+use crate::params::Params;
 use askama::Template;
 use assay_store::Viewer;
 use assay_store::anomalies::AnomalyFilter;
@@ -99,7 +100,8 @@ pub async fn counts(
     Ok((tables, checks, anomalies))
 }
 
-/// A datastore's tables and views as the viewer may see them (the first 1000) and how many there are.
+/// A datastore's tables and views as the viewer may see them, for choosers (the first 1000), and how many
+/// there are.
 pub async fn tables(
     s: &AppState,
     viewer: &Viewer,
@@ -153,16 +155,19 @@ struct ListPage {
     shell: Option<Shell>,
     enrichment: bool,
     cards: Vec<Card>,
-    more: i64,
+    pager: Pager,
 }
 
-async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
+async fn list(s: &AppState, session: &Session, enrichment: bool, page: i64) -> PageResult {
     let viewer = session.viewer();
     let filter = DatastoreFilter {
         enrichment_only: Some(enrichment),
         ..Default::default()
     };
-    let (items, total) = s.store.list_datastores(&viewer, &filter, 1, 500).await?;
+    let (items, total) = s
+        .store
+        .list_datastores(&viewer, &filter, page, Pager::SIZE)
+        .await?;
     // every card's counts, score and last operation in two queries, whatever the number of cards
     let ids: Vec<i64> = items.iter().map(|d| d.id).collect();
     let mut summaries = s.store.datastore_summaries(&ids).await?;
@@ -172,19 +177,28 @@ async fn list(s: &AppState, session: &Session, enrichment: bool) -> PageResult {
         .collect();
     html(&ListPage {
         shell: Some(Shell::of(
-            session,
+            &session.user,
             if enrichment { "enrichment" } else { "sources" },
         )),
         enrichment,
-        more: total - items.len() as i64,
+        pager: Pager::new(
+            if enrichment {
+                "/enrichment"
+            } else {
+                "/datastores"
+            },
+            "",
+            page,
+            total,
+        ),
         cards,
     })
 }
 
-pub async fn sources(State(s): State<AppState>, session: Session) -> PageResult {
-    list(&s, &session, false).await
+pub async fn sources(State(s): State<AppState>, session: Session, q: Params) -> PageResult {
+    list(&s, &session, false, Pager::asked(&q)).await
 }
 
-pub async fn enrichments(State(s): State<AppState>, session: Session) -> PageResult {
-    list(&s, &session, true).await
+pub async fn enrichments(State(s): State<AppState>, session: Session, q: Params) -> PageResult {
+    list(&s, &session, true, Pager::asked(&q)).await
 }

@@ -4,7 +4,9 @@
 
 use super::datastores::counts;
 use super::form::{Errors, Pairs};
-use super::page::{PageResult, Shell, UiError, duration, html, html_status, see_other, text, when};
+use super::page::{
+    PageResult, Pager, Shell, UiError, duration, html, html_status, see_other, text, when,
+};
 use super::session::Session;
 use crate::AppState;
 use crate::body::JsonBody;
@@ -254,6 +256,10 @@ struct OverviewPage {
     anomalies: i64,
     frag: Ops,
     linked: Vec<Linked>,
+    /// The tables a profile or scan may be limited to.
+    table_names: Vec<String>,
+    /// The inference levels a profile offers, `medium` first as the default.
+    efforts: &'static [&'static str],
 }
 
 pub async fn overview(
@@ -300,7 +306,7 @@ pub async fn overview(
         None
     };
     html(&OverviewPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "overview"),
         notice,
         tables,
@@ -320,6 +326,8 @@ pub async fn overview(
             flash: None,
             flash_ok: true,
         },
+        table_names: containers.iter().map(|c| c.name.clone()).collect(),
+        efforts: &assay_core::operation::AI_EFFORTS,
     })
 }
 
@@ -362,7 +370,7 @@ pub async fn run(
     let d = load(&s, &session, &raw).await?;
     let f = Pairs::parse(&body);
     let kind = f.get("type").to_string();
-    let req = json!({"datastore_id": d.id, "type": kind});
+    let req = run_request(d.id, &kind, &f);
     let (flash, flash_ok) =
         match ops_api::run(State(s.clone()), session.auth(), JsonBody(Some(req))).await {
             Ok(axum::Json(v)) => (
@@ -389,6 +397,33 @@ pub async fn run(
     })
 }
 
+/// The API body of a Run form: its type, and the options the form offers (tables; a profile's inference level
+/// and full read; a scan's incremental read). What the form leaves out takes the API's defaults.
+fn run_request(datastore_id: i64, kind: &str, f: &Pairs) -> serde_json::Value {
+    let mut req = json!({"datastore_id": datastore_id, "type": kind});
+    let tables: Vec<String> = f
+        .all("container_names")
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !tables.is_empty() {
+        req["container_names"] = json!(tables);
+    }
+    match kind {
+        "profile" => {
+            if !f.get("ai_effort").is_empty() {
+                req["ai_effort"] = json!(f.get("ai_effort"));
+            }
+            if f.on("full") {
+                req["incremental"] = json!(false);
+            }
+        }
+        "scan" => req["incremental"] = json!(f.on("incremental")),
+        _ => {}
+    }
+    req
+}
+
 fn capital(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -403,20 +438,68 @@ struct ActivityPage {
     head: Head,
     ops: Vec<OpRow>,
     polling: bool,
+    /// The filters shown: an operation type and a result ("" for any).
+    kind: String,
+    result: String,
+    kinds: &'static [&'static str],
+    results: &'static [&'static str],
+    /// The page's own URL with its filters, which htmx polls while an operation runs.
+    here: String,
+    pager: Pager,
 }
+
+/// The operation types and results the Activity tab filters by.
+const OP_KINDS: [&str; 5] = ["sync", "profile", "scan", "export", "materialize"];
+const OP_RESULTS: [&str; 5] = ["queued", "running", "success", "failure", "aborted"];
 
 pub async fn activity(
     State(s): State<AppState>,
     session: Session,
     Path(raw): Path<String>,
+    q: crate::params::Params,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let ops = operations(&s, &session, d.id, 100).await?;
+    // only values the filters offer are used (anything else shows every operation)
+    let pick = |key: &str, of: &[&str]| {
+        q.get(key)
+            .filter(|v| of.contains(v))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (kind, result) = (pick("type", &OP_KINDS), pick("result", &OP_RESULTS));
+    let page = Pager::asked(&q);
+    let filter = OperationFilter {
+        datastores: vec![d.id],
+        op_type: (!kind.is_empty()).then(|| kind.clone()),
+        results: if result.is_empty() {
+            vec![]
+        } else {
+            vec![result.clone()]
+        },
+        ..Default::default()
+    };
+    let (items, total) = s
+        .store
+        .list_operations(&session.viewer(), &filter, page, Pager::SIZE)
+        .await?;
+    let ops: Vec<OpRow> = items.iter().map(OpRow::of).collect();
+    let path = format!("/datastores/{}/activity", d.id);
+    let query = format!(
+        "type={}&result={}",
+        super::page::encode(&kind),
+        super::page::encode(&result)
+    );
     html(&ActivityPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "activity"),
         polling: ops.iter().any(|o| o.running),
         ops,
+        here: format!("{path}?{query}&page={page}"),
+        pager: Pager::new(&path, &query, page, total),
+        kind,
+        result,
+        kinds: &OP_KINDS,
+        results: &OP_RESULTS,
     })
 }
 
@@ -484,7 +567,7 @@ async fn settings_page(
     }
     teams.dedup();
     Ok(SettingsPage {
-        shell: Some(Shell::of(session, section(d))),
+        shell: Some(Shell::of(&session.user, section(d))),
         head: Head::of(d, "settings"),
         name,
         teams,

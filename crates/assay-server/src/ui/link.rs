@@ -97,7 +97,7 @@ async fn page(s: &AppState, session: &Session, id: i64, input: Input) -> Result<
         })
         .collect();
     Ok(LinkPage {
-        shell: Some(Shell::of(session, "sources")),
+        shell: Some(Shell::of(&session.user, "sources")),
         id,
         source: source.spec.name,
         created: false,

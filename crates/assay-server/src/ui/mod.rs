@@ -4,6 +4,7 @@
 
 mod add;
 mod anomalies;
+mod check;
 mod checkform;
 mod datastores;
 mod details;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
             "/checks/{id}/edit",
             get(checkform::edit).post(checkform::update),
         )
+        .route("/checks/{id}", get(check::page))
         .route("/checks/{id}/archive", post(anomalies::archive_check))
         .route("/datastores/{id}/anomalies", get(anomalies::list))
         .route("/datastores/{id}/anomalies/bulk", post(anomalies::bulk))
@@ -75,6 +77,11 @@ pub fn router() -> Router<AppState> {
 const HTMX: &str = include_str!("../../static/htmx.min.js");
 const HTMX_LICENSE: &str = include_str!("../../static/htmx.LICENSE");
 const CSS: &str = include_str!("../../static/assay.css");
+// Swagger UI for `/api/docs`, from the swagger-ui-dist npm package (licence file kept)
+const SWAGGER_JS: &str = include_str!("../../static/swagger-ui-bundle.js");
+const SWAGGER_CSS: &str = include_str!("../../static/swagger-ui.css");
+const SWAGGER_INIT: &str = include_str!("../../static/swagger-init.js");
+const SWAGGER_LICENSE: &str = include_str!("../../static/swagger-ui.LICENSE");
 
 /// The static files, compiled into the binary.
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
@@ -82,6 +89,10 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
         "htmx.min.js" => (HTMX, "text/javascript; charset=utf-8"),
         "htmx.LICENSE" => (HTMX_LICENSE, "text/plain; charset=utf-8"),
         "assay.css" => (CSS, "text/css; charset=utf-8"),
+        "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
+        "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
+        "swagger-init.js" => (SWAGGER_INIT, "text/javascript; charset=utf-8"),
+        "swagger-ui.LICENSE" => (SWAGGER_LICENSE, "text/plain; charset=utf-8"),
         _ => return not_found().await.into_response(),
     };
     (

@@ -1,7 +1,6 @@
 //! What every page shares: the header (signed-in user and teams), rendering a template to HTML, and the error
 //! pages (404, 403, 500 ... as HTML; a 401 sends the browser to the login page).
 
-use super::session::Session;
 use crate::ApiError;
 use askama::Template;
 use axum::http::StatusCode;
@@ -18,12 +17,12 @@ pub struct Shell {
 }
 
 impl Shell {
-    pub fn of(s: &Session, section: &'static str) -> Shell {
-        let teams: Vec<&str> = s.user.teams.iter().map(|t| t.name.as_str()).collect();
+    pub fn of(user: &assay_store::users::User, section: &'static str) -> Shell {
+        let teams: Vec<&str> = user.teams.iter().map(|t| t.name.as_str()).collect();
         Shell {
-            name: s.user.name.clone(),
-            username: s.user.username.clone(),
-            role: s.user.role.clone(),
+            name: user.name.clone(),
+            username: user.username.clone(),
+            role: user.role.clone(),
             teams: if teams.is_empty() {
                 "no team".to_string()
             } else {
@@ -144,6 +143,67 @@ pub async fn security_headers(
     );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     r
+}
+
+/// Percent-encodes a query value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where a list page is: which page of how many, and the links to its neighbours, which keep the page's other
+/// query parameters (its filters). `templates/pager.html` shows it when there is more than one page.
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// The rows a list page shows.
+    pub const SIZE: i64 = 50;
+
+    /// The page asked for in `?page=`: 1 when absent or not a positive number.
+    pub fn asked(q: &crate::params::Params) -> i64 {
+        Pager::asked_as(q, "page")
+    }
+
+    /// The page asked for in `?<key>=`.
+    pub fn asked_as(q: &crate::params::Params, key: &str) -> i64 {
+        q.get(key)
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    }
+
+    /// `query` holds the other parameters, encoded (`a=1&b=2`, or empty).
+    pub fn new(path: &str, query: &str, page: i64, total: i64) -> Pager {
+        Pager::keyed(path, query, "page", page, total)
+    }
+
+    /// A pager whose page number travels as `key` (for a second list on one page).
+    pub fn keyed(path: &str, query: &str, key: &str, page: i64, total: i64) -> Pager {
+        let pages = ((total + Self::SIZE - 1) / Self::SIZE).max(1);
+        let link = |p: i64| {
+            let sep = if query.is_empty() { "" } else { "&" };
+            format!("{path}?{query}{sep}{key}={p}")
+        };
+        Pager {
+            page,
+            pages,
+            total,
+            prev: (page > 1).then(|| link((page - 1).min(pages))),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
 }
 
 /// A "see other" redirect after a successful POST.

@@ -63,7 +63,7 @@ fn to_login(parts: &Parts) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let target = format!("/login?next={}", encode(&next));
+    let target = format!("/login?next={}", super::page::encode(&next));
     if parts.headers.contains_key("hx-request") {
         let mut r = StatusCode::NO_CONTENT.into_response();
         if let Ok(v) = HeaderValue::from_str(&target) {
@@ -72,18 +72,6 @@ fn to_login(parts: &Parts) -> Response {
         return r;
     }
     Redirect::to(&target).into_response()
-}
-
-/// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 impl FromRequestParts<AppState> for Session {

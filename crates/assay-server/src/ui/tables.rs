@@ -3,7 +3,7 @@
 
 use super::anomalies::{AnomalyRow, CheckRow};
 use super::details::{Head, load, section};
-use super::page::{PageResult, Shell, UiError, html, text, when};
+use super::page::{PageResult, Pager, Shell, UiError, html, text, when};
 use super::session::Session;
 use super::svg::{self, Svg};
 use crate::AppState;
@@ -31,16 +31,25 @@ struct TablesPage {
     shell: Option<Shell>,
     head: Head,
     tables: Vec<TableRow>,
-    more: i64,
+    pager: Pager,
 }
 
 pub async fn list(
     State(s): State<AppState>,
     session: Session,
     Path(raw): Path<String>,
+    q: crate::params::Params,
 ) -> PageResult {
     let d = load(&s, &session, &raw).await?;
-    let (items, total) = super::datastores::tables(&s, &session.viewer(), d.id).await?;
+    let page = Pager::asked(&q);
+    let filter = assay_store::catalog::ContainerFilter {
+        datastores: vec![d.id],
+        ..Default::default()
+    };
+    let (items, total) = s
+        .store
+        .list_containers(&session.viewer(), &filter, page, Pager::SIZE)
+        .await?;
     let tables = items
         .iter()
         .map(|c| TableRow {
@@ -58,9 +67,9 @@ pub async fn list(
         })
         .collect();
     html(&TablesPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "tables"),
-        more: total - items.len() as i64,
+        pager: Pager::new(&format!("/datastores/{}/tables", d.id), "", page, total),
         tables,
     })
 }
@@ -216,7 +225,7 @@ pub async fn container(
     html(&ContainerPage {
         checks: checks.iter().map(CheckRow::of).collect(),
         anomalies: anomalies.iter().map(AnomalyRow::of).collect(),
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "tables"),
         cid: c.id,
         name: c.name.clone(),
@@ -393,7 +402,7 @@ pub async fn field(
         &span,
     );
     html(&FieldPage {
-        shell: Some(Shell::of(&session, section(&d))),
+        shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "tables"),
         cid: c.id,
         container: c.name.clone(),

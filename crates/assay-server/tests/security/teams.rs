@@ -384,6 +384,7 @@ async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
         format!("/containers/{}", i.b_container),
         format!("/containers/{}", i.b_computed),
         format!("/containers/{}/fields/{}", i.b_container, i.b_field),
+        format!("/checks/{}", i.b_check),
         format!("/checks/{}/edit", i.b_check),
         format!("/anomalies/{}", i.b_anomaly),
     ]);

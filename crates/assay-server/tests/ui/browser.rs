@@ -537,3 +537,69 @@ async fn browser_adds_a_datastore_and_follows_it_to_an_anomaly() {
     assert!(!common::logs().contains("writerpw"));
     drop(driver);
 }
+
+/// Swagger UI at `/api/docs` renders the server's own document in chromium under its content security policy,
+/// with nothing fetched from elsewhere: every resource the page loaded is on this server.
+#[tokio::test]
+async fn swagger_ui_renders_the_api_document_offline() {
+    let driver = start_chromedriver();
+    let api = Api::start().await;
+    let base = root(&api);
+    let c = browser(&driver).await;
+    go(&c, &format!("{base}/api/docs")).await;
+    wait_text(&c, ".swagger-ui .info .title", "Assay API", 30).await;
+    // one block per documented operation, under their tags
+    wait_css(&c, ".opblock-tag-section").await;
+    let doc: Value = reqwest::get(format!("{base}/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tags: std::collections::BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|m| m.as_object().unwrap().values())
+        .map(|op| op["tags"][0].as_str().unwrap().to_string())
+        .collect();
+    let shown = c
+        .execute(
+            "return Array.from(document.querySelectorAll('.opblock-tag')).map(e => e.getAttribute('data-tag'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let shown: std::collections::BTreeSet<String> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(shown, tags, "every tag of the document is a section");
+    let resources = c
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let resources: Vec<&str> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        resources.iter().any(|r| r.ends_with("/api/openapi.json")),
+        "{resources:?}"
+    );
+    for r in &resources {
+        assert!(
+            r.starts_with(&base) || r.starts_with("data:"),
+            "{r} is not served by Assay"
+        );
+    }
+    shot(&c, "20-api-docs").await;
+    c.close().await.unwrap();
+}

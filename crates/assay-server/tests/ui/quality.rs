@@ -1,18 +1,9 @@
 //! The web UI's quality pages over plain HTTP: the check form (a rule's own inputs, the API's errors next to them,
 //! editing a check), the Anomalies tab (filters, bulk acknowledge and archive) and the profile history charts.
 
-use super::{page, post_form, sign_in};
-use crate::common::{self, Api};
+use super::{admin, page, post_form};
+use crate::common;
 use serde_json::json;
-
-async fn admin(api: &Api, name: &str) -> String {
-    api.ok(
-        "/users",
-        json!({"username": name, "password": "admin-password", "role": "Admin"}),
-    )
-    .await;
-    sign_in(api, name, "admin-password").await
-}
 
 #[tokio::test]
 async fn the_check_form_shows_a_rules_inputs_keeps_values_and_edits() {
