@@ -301,7 +301,10 @@ async fn incremental_profiles_equal_full_ones_for_appended_rows() {
     assert_eq!(third["status"]["containers"][0]["incremental"], false);
     let full_events = fields(&api, events).await;
     let full_plain = fields(&api, plain).await;
+    assert_eq!(inc_events.len(), 4);
+    assert_eq!(inc_plain.len(), 2);
     for (inc, full) in [(&inc_events, &full_events), (&inc_plain, &full_plain)] {
+        assert_eq!(inc.len(), full.len(), "{inc:?} vs {full:?}");
         for (a, b) in inc.iter().zip(full.iter()) {
             assert_eq!(core(a), core(b));
             for key in ["mean", "std_dev", "sum", "completeness"] {
@@ -319,7 +322,22 @@ async fn incremental_profiles_equal_full_ones_for_appended_rows() {
     su.batch_execute("UPDATE sales.plain SET qty = -1 WHERE qty = 3")
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // the drift check reads the table's update counter, which the updating backend publishes within a second
+    for i in 0.. {
+        let updated: i64 = su
+            .query_one(
+                "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'sales.plain'::regclass",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if updated > 0 {
+            break;
+        }
+        assert!(i < 200, "the update never reached pg_stat_user_tables");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     let fourth = profile(&api, ds, json!({"container_names": ["plain"]})).await;
     let r = &fourth["status"]["containers"][0];
     assert_eq!(r["incremental"], false, "{fourth}");
