@@ -383,9 +383,12 @@ async fn a_queued_operation_can_be_aborted_and_interrupted_runs_fail() {
 #[tokio::test]
 async fn a_restart_keeps_connections_datastores_and_operations() {
     let api = Api::start().await;
-    let (ds, db) = source(&api, "restart").await;
-    api.sync(ds, json!({})).await;
-    let again = Api::start_on(&api.metadata_db, api.key).await;
+    let (ds, _) = source(&api, "restart").await;
+    assert_eq!(api.sync(ds, json!({})).await["result"], "success");
+    // the first server stops before the second starts on the same store
+    let (metadata_db, key, old_token) = (api.metadata_db.clone(), api.key, api.token.clone());
+    api.stop().await;
+    let again = Api::start_on(&metadata_db, key).await;
     let d = again.get(&format!("/datastores/{ds}")).await.body;
     assert_eq!(d["name"], "ds-restart");
     assert_eq!(d["latest_operation"]["result"], "success");
@@ -399,7 +402,6 @@ async fn a_restart_keeps_connections_datastores_and_operations() {
         again.get(&format!("/containers?datastore={ds}")).await.body["total"],
         3
     );
-    let _ = db;
     // tokens are JWTs the Qualytics CLI accepts: three segments, an exp at least 7 days ahead
     let parts: Vec<&str> = again.token.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -415,7 +417,7 @@ async fn a_restart_keeps_connections_datastores_and_operations() {
     // the old server's token works on the new one (same store, same signing key)
     assert_eq!(
         again
-            .call_as(Some(&api.token.clone()), "GET", "/users/me", None)
+            .call_as(Some(&old_token), "GET", "/users/me", None)
             .await
             .status,
         200

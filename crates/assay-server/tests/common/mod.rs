@@ -123,6 +123,27 @@ impl Api {
         }
     }
 
+    /// Stops this server as `serve` does on shutdown: its runner stops claiming work and its listener closes.
+    /// Returns once its port refuses connections (10 s at most).
+    pub async fn stop(self) {
+        self._stop
+            .send(true)
+            .expect("the server still listens for the stop");
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api")
+            .to_string();
+        drop(self);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server at {addr} still accepts connections after its stop");
+    }
+
     pub async fn call_as(
         &self,
         token: Option<&str>,
