@@ -122,12 +122,14 @@ impl TestPg {
         name
     }
 
-    /// Creates a login role allowed by pg_hba (member of `dq_allowed`).
+    /// Creates a login role allowed by pg_hba (member of `dq_allowed`). The statement carries the password's
+    /// SCRAM verifier, not the password, so a test that searches the logs for it finds only what Assay logged.
     pub async fn create_role(&self, name: &str, password: &str) {
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         self.superuser("postgres")
             .await
             .batch_execute(&format!(
-                "CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}' IN ROLE dq_allowed"
+                "CREATE ROLE \"{name}\" LOGIN PASSWORD '{verifier}' IN ROLE dq_allowed"
             ))
             .await
             .expect("create test role");

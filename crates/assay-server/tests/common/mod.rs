@@ -41,13 +41,12 @@ fn init_logging() {
         use tracing_subscriber::Layer;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        // everything at DEBUG and above, except the statement texts of the fixtures' own setup batches
+        // everything at DEBUG and above, from every target (the fixtures create roles with SCRAM verifiers, so
+        // their statements carry no password)
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(|| Sink)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                *m.level() <= tracing::Level::DEBUG && m.target() != "tokio_postgres::simple_query"
-            }));
+            .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG);
         tracing_subscriber::registry().with(layer).init();
     });
 }
