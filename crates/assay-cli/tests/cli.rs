@@ -402,15 +402,33 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
     );
     let v: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(v["enrich_datastore"]["schema"], "enrich");
-    ok(
+    assert_eq!(linked_enrichment(&home), Some(enr.clone()));
+    let out = ok(
         &home,
         &["datastores", "enrichment", "--id", &src, "--unlink"],
     );
-    ok(
+    assert_eq!(
+        out.trim(),
+        format!("Enrichment unlinked from datastore {src}.")
+    );
+    assert_eq!(linked_enrichment(&home), None);
+    let out = ok(
         &home,
         &["datastores", "enrichment", "--id", &src, "--link", &enr],
     );
-    ok(&home, &["datastores", "unlink-enrichment", "--id", &src]);
+    assert!(
+        out.starts_with(&format!(
+            "Enrichment datastore {enr} linked to datastore {src} with prefix _"
+        )),
+        "{out}"
+    );
+    assert_eq!(linked_enrichment(&home), Some(enr.clone()));
+    let out = ok(&home, &["datastores", "unlink-enrichment", "--id", &src]);
+    assert_eq!(
+        out.trim(),
+        format!("Enrichment unlinked from datastore {src}.")
+    );
+    assert_eq!(linked_enrichment(&home), None);
 
     let out = ok(&home, &["connections", "list"]);
     assert!(out.contains("your_connection_name") && out.contains("enrichment_connection"));
@@ -420,8 +438,52 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
         &["connections", "get", "--name", "your_connection_name"],
     );
     assert!(!out.contains("readerpw"));
-    ok(&home, &["datastores", "list", "--enrichment-only"]);
-    ok(&home, &["operations", "list", "--datastore-id", &src]);
+    // the enrichment-only listing has the enrichment store and no source datastore
+    let out = ok(&home, &["datastores", "list", "--enrichment-only"]);
+    let listed = table_rows(
+        &out,
+        "ID  NAME  TYPE  HOST  DATABASE  SCHEMA  ENRICHMENT_ONLY",
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|r| r[0] == enr && r[1] == "enrichment_store"),
+        "{out}"
+    );
+    assert!(listed.iter().all(|r| r[6] == "true"), "{out}");
+    // the source's operations, each of them, and no other datastore's
+    let out = ok(&home, &["operations", "list", "--datastore-id", &src]);
+    let ops = table_rows(&out, "ID  TYPE  DATASTORE  RESULT");
+    assert!(ops.iter().all(|r| r[2] == "your_datastore_name"), "{out}");
+    for kind in ["sync", "profile", "scan"] {
+        assert!(
+            ops.iter().any(|r| r[1] == kind && r[3] == "success"),
+            "no successful {kind} in {out}"
+        );
+    }
+    let as_json: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "operations",
+            "list",
+            "--datastore-id",
+            &src,
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let ids: Vec<String> = as_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].to_string())
+        .collect();
+    assert_eq!(
+        ops.iter().map(|r| r[0].to_string()).collect::<Vec<_>>(),
+        ids,
+        "{out}"
+    );
 
     // errors print the server's message and exit non-zero
     let out = assay(&home, &["connections", "delete", "--id", &conn_id]);
@@ -455,7 +517,13 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
     );
     let out = ok(&home, &["users", "list"]);
     assert!(out.contains("alice") && out.contains("Red"));
-    ok(&home, &["teams", "list"]);
+    let out = ok(&home, &["teams", "list"]);
+    let teams = table_rows(&out, "ID  NAME  MEMBERS");
+    assert!(
+        teams.iter().any(|r| r[1] == "Red" && r[2] == "alice"),
+        "{out}"
+    );
+    assert!(teams.iter().any(|r| r[1] == "Public"), "{out}");
     let tok = ok(&home, &["tokens", "create", "--name", "ci"]);
     assert_eq!(tok.trim().split('.').count(), 3);
 
@@ -570,4 +638,36 @@ async fn embedded_metadata_store_survives_a_restart() {
     assert!(out.contains("kept"), "{out}");
     assert!(again.interrupt().success());
     let _ = std::fs::remove_dir_all(data);
+}
+
+/// The rows of a printed table whose header starts with the given columns (as printed, two spaces apart once
+/// the columns are padded), each split on whitespace: the leading cells, which hold no spaces, come first.
+fn table_rows<'a>(out: &'a str, header: &str) -> Vec<Vec<&'a str>> {
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let want: Vec<&str> = header.split_whitespace().collect();
+    assert!(head.starts_with(&want), "header {head:?} in {out}");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.len() >= want.len()),
+        "{out}"
+    );
+    rows
+}
+
+/// The id of the enrichment datastore linked to the seed's source datastore, as `datastores get` shows it.
+fn linked_enrichment(home: &std::path::Path) -> Option<String> {
+    let got = ok(
+        home,
+        &["datastores", "get", "--name", "your_datastore_name"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+    match &v["enrich_datastore"] {
+        serde_json::Value::Null => None,
+        e => Some(e["id"].to_string()),
+    }
 }

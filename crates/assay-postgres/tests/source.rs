@@ -7,6 +7,7 @@ use assay_core::connection::{ConnectionSpec, Port};
 use assay_postgres::preflight::{self, Role};
 use assay_postgres::{ConnectParams, PgError, catalog};
 use assay_testkit::TestPg;
+use assay_testkit::pg::UNCERTIFIED_HOST;
 use common::{params, spec};
 use serde_json::{Value, json};
 
@@ -39,7 +40,6 @@ async fn wrong_password_is_28p01() {
 
 #[tokio::test]
 async fn pg_hba_no_entry_reject_and_ssl_only_are_28000() {
-    let pg = TestPg::shared();
     let d = connect_err(&spec("dq_nohba", "nohbapw"), "postgres").await;
     assert_eq!(d.code, "28000");
     assert!(d.message.contains("no pg_hba.conf entry"), "{}", d.message);
@@ -62,7 +62,6 @@ async fn pg_hba_no_entry_reject_and_ssl_only_are_28000() {
     ssl_only
         .parameters
         .insert("sslmode".into(), json!("require"));
-    let _ = pg;
     match params(&ssl_only, "postgres").await.connect().await {
         Ok(_) => {}
         Err(e) => panic!("sslmode=require should pass pg_hba's hostssl line: {e}"),
@@ -105,26 +104,59 @@ async fn tls_modes_verify_the_certificate() {
     // without our CA the chain is not trusted
     let d = connect_err(&s, "postgres").await;
     assert_eq!(d.code, "tls", "{d}");
+    assert_eq!(d.cause, "the TLS handshake failed", "{d}");
+    assert!(d.message.contains("UnknownIssuer"), "{d}");
     s.parameters.insert(
         "sslrootcert".into(),
         json!(pg.ca_path.display().to_string()),
     );
+    // with it, verify-full accepts the address the certificate names
     let client = params(&s, "postgres").await.connect().await.unwrap();
-    let ssl: bool = client
+    assert_eq!(
+        session_tls_and_address(&client).await,
+        (true, "127.0.0.1".into())
+    );
+    // the same server at an address the certificate does not name: the chain is trusted, the name is not, and
+    // verify-full refuses it for exactly that reason
+    s.host = UNCERTIFIED_HOST.into();
+    let d = connect_err(&s, "postgres").await;
+    assert_eq!(d.code, "tls", "{d}");
+    assert_eq!(d.cause, "the TLS handshake failed", "{d}");
+    assert!(
+        d.message.contains("not valid for name") && d.message.contains(UNCERTIFIED_HOST),
+        "{d}"
+    );
+    assert!(!d.message.contains("UnknownIssuer"), "{d}");
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("name does not match the host")),
+        "{d}"
+    );
+    // verify-ca checks the chain only, so the same address is accepted, over TLS
+    s.parameters.insert("sslmode".into(), json!("verify-ca"));
+    let client = params(&s, "postgres").await.connect().await.unwrap();
+    assert_eq!(
+        session_tls_and_address(&client).await,
+        (true, UNCERTIFIED_HOST.into())
+    );
+    // and still refuses a chain it cannot trust
+    s.parameters.remove("sslrootcert");
+    let d = connect_err(&s, "postgres").await;
+    assert_eq!(d.code, "tls", "{d}");
+    assert!(d.message.contains("UnknownIssuer"), "{d}");
+}
+
+/// Whether the session runs over TLS, and the server address it reached.
+async fn session_tls_and_address(client: &tokio_postgres::Client) -> (bool, String) {
+    let row = client
         .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            "SELECT ssl, host(inet_server_addr()) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             &[],
         )
         .await
-        .unwrap()
-        .get(0);
-    assert!(ssl);
-    // verify-full checks the name: "localhost" is in the certificate, an IP alias that is not fails
-    s.host = "127.0.0.2".into();
-    let _ = connect_err(&s, "postgres").await;
-    s.parameters.insert("sslmode".into(), json!("verify-ca"));
-    s.host = "127.0.0.1".into();
-    params(&s, "postgres").await.connect().await.unwrap();
+        .unwrap();
+    (row.get(0), row.get(1))
 }
 
 fn seed_script(template: &str, db: &str, schema: &str, password: &str) -> String {

@@ -460,13 +460,23 @@ async fn volume_changes_are_judged_against_history() {
 async fn abort_and_killed_backends_leave_nothing_half_written() {
     let (api, ds, db) = setup("scanfault", ORDERS).await;
     let shop = container_id(&api, ds, "shop").await;
-    // every row takes a while: the scan runs for seconds
+    // the reader waits 50 ms for every row of the table it reads (a row-level security policy that sleeps), so
+    // a full pass over the 400 rows runs for 20 s
+    TestPg::shared()
+        .superuser(&db)
+        .await
+        .batch_execute(
+            "ALTER TABLE sales.shop ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY slow_reads ON sales.shop FOR SELECT USING (pg_sleep(0.05) IS NOT NULL)",
+        )
+        .await
+        .unwrap();
     let slow = create(
         &api,
         shop,
         "satisfiesExpression",
         &[],
-        json!({"expression": "(SELECT count(*) FROM generate_series(1, 1000000 + 0 * id)) > 0 AND amount < 100"}),
+        json!({"expression": format!("amount < 100 AND email <> '{SLOW_CHECK_MARK}'")}),
     )
     .await;
     let limited = run(
@@ -494,7 +504,9 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
         )
         .await;
     let id = op["id"].as_i64().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let su = TestPg::shared().superuser(&db).await;
+    let slow_statements = SlowStatements { su: &su, db: &db };
+    slow_statements.until_active().await;
     let t0 = std::time::Instant::now();
     api.call("PUT", &format!("/operations/abort/{id}"), None)
         .await;
@@ -512,16 +524,8 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
             .await
             .is_empty()
     );
-    let su = TestPg::shared().superuser(&db).await;
-    let running: i64 = su
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND state = 'active'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        running, 0,
-        "the abort cancelled the statement on the server"
-    );
+    // the abort cancelled the statement on the server, long before its 20 s were over
+    slow_statements.until_gone().await;
 
     // a killed backend fails the container with a message; the next scan works
     let op = api
@@ -532,21 +536,11 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
         )
         .await;
     let id = op["id"].as_i64().unwrap();
-    let mut killed = false;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let n: i64 = su
-            .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                        WHERE query LIKE '%generate_series(1, 1000000 + 0 * id)%' AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state = 'active'", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            killed = true;
-            break;
-        }
-    }
-    assert!(killed, "the scan's backend was found");
+    slow_statements.until_active().await;
+    assert!(
+        slow_statements.kill().await > 0,
+        "the scan's backend was found"
+    );
     let done = api.wait(id).await;
     assert_eq!(done["result"], "failure", "{done}");
     assert!(done["message"].as_str().unwrap().contains("shop"), "{done}");
@@ -566,4 +560,69 @@ async fn abort_and_killed_backends_leave_nothing_half_written() {
     )
     .await;
     assert_eq!(again["result"], "success", "{again}");
+}
+
+/// A literal in the slow check's expression; its text finds the check's statements in `pg_stat_activity`.
+const SLOW_CHECK_MARK: &str = "slow-check-mark";
+
+/// The slow check's statements on the source database, seen from a superuser session.
+struct SlowStatements<'a> {
+    su: &'a tokio_postgres::Client,
+    db: &'a str,
+}
+
+impl SlowStatements<'_> {
+    const WHERE: &'static str = "datname = $1 AND backend_type = 'client backend' AND state = 'active' \
+                                 AND pid <> pg_backend_pid() AND strpos(query, $2) > 0";
+
+    async fn count(&self) -> i64 {
+        self.su
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE {}",
+                    Self::WHERE
+                ),
+                &[&self.db, &SLOW_CHECK_MARK],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Waits (10 s at most) until one is active.
+    async fn until_active(&self) {
+        for _ in 0..1000 {
+            if self.count().await > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the slow check's statement never became active");
+    }
+
+    /// Waits until none is active; panics if one still is after 5 s.
+    async fn until_gone(&self) {
+        for _ in 0..100 {
+            if self.count().await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the slow check's statement still runs on the server: it was not cancelled");
+    }
+
+    /// Terminates their backends; returns how many.
+    async fn kill(&self) -> i64 {
+        self.su
+            .query_one(
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {}",
+                    Self::WHERE
+                ),
+                &[&self.db, &SLOW_CHECK_MARK],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
 }

@@ -377,7 +377,7 @@ async fn teams_decide_who_sees_a_datastore() {
         )
         .await;
     let ds_red = api.ok("/datastores", json!({"name": "red-ds", "connection_id": c["id"], "database": db, "schema": "sales", "teams": ["Red"], "trigger_sync": false})).await;
-    let ds_pub = api.ok("/datastores", json!({"name": "pub-ds", "connection_id": c["id"], "database": db, "schema": "sales", "trigger_sync": false})).await;
+    api.ok("/datastores", json!({"name": "pub-ds", "connection_id": c["id"], "database": db, "schema": "sales", "trigger_sync": false})).await;
     let login = |u: &'static str, p: &'static str| {
         let api = &api;
         async move {
@@ -508,7 +508,6 @@ async fn teams_decide_who_sees_a_datastore() {
             .status,
         200
     );
-    let _ = ds_pub;
     // bad logins: 401, and after five in a row the user's sign-in pauses (429) even with the right password
     let attempt = |p: &'static str| {
         let api = &api;

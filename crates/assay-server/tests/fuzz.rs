@@ -204,6 +204,7 @@ async fn schemathesis_finds_no_server_error_and_every_4xx_has_a_detail() {
     // the seeded datastores stay: deleting one would turn every later case about its records into a 404
     let keep = format!("{ds},{}", enrich["id"]);
     let cwd = dir.clone();
+    let logged_before = common::logs().len();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(bin)
             .args(&args)
@@ -249,7 +250,56 @@ async fn schemathesis_finds_no_server_error_and_every_4xx_has_a_detail() {
     tokio::time::timeout(Duration::from_secs(5), api.get("/users/me"))
         .await
         .expect("the server answers after the run");
+    let logged = common::logs()[logged_before..].to_string();
+    assert!(
+        logged.contains("tower_http::trace"),
+        "the server logged no request during the run"
+    );
+    let internal = internal_errors(&logged);
+    assert!(
+        internal.is_empty(),
+        "internal errors logged during the run:\n{}",
+        internal.join("\n")
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The lines of `log` at ERROR level, except those of answers that name a failing upstream (502, 503, 504),
+/// which the fuzzer may provoke by pointing a datastore at a database that does not exist: the handler's
+/// "request failed status=50x" and the HTTP trace's "response failed ... Status code: 50x".
+fn internal_errors(log: &str) -> Vec<&str> {
+    let upstream = |l: &str| {
+        (l.contains("request failed")
+            && ["status=502 ", "status=503 ", "status=504 "]
+                .iter()
+                .any(|s| l.contains(s)))
+            || (l.contains("response failed")
+                && [
+                    "Status code: 502 ",
+                    "Status code: 503 ",
+                    "Status code: 504 ",
+                ]
+                .iter()
+                .any(|s| l.contains(s)))
+    };
+    log.lines()
+        .filter(|l| l.contains(" ERROR ") && !upstream(l))
+        .collect()
+}
+
+#[test]
+fn only_upstream_failures_are_not_internal_errors() {
+    let log = "\
+2026-01-01T00:00:00.000001Z DEBUG tower_http::trace::on_request: started processing request
+2026-01-01T00:00:00.000002Z ERROR assay_server::error: request failed status=503 Service Unavailable detail=x
+2026-01-01T00:00:00.000003Z ERROR tower_http::trace::on_failure: response failed classification=Status code: 503 Service Unavailable latency=1 ms
+2026-01-01T00:00:00.000004Z ERROR assay_server::error: request failed status=500 Internal Server Error detail=y
+2026-01-01T00:00:00.000005Z ERROR tower_http::trace::on_failure: response failed classification=Status code: 500 Internal Server Error latency=1 ms
+2026-01-01T00:00:00.000006Z ERROR assay_server::runner: cannot record the end of an operation";
+    let found = internal_errors(log);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].contains("status=500") && found[1].contains("Status code: 500"));
+    assert!(found[2].contains("cannot record the end"));
 }
 
 /// The ids of a listing (an envelope's items or a bare array).

@@ -281,7 +281,10 @@ async fn incremental_profiles_equal_full_ones_for_appended_rows() {
     assert_eq!(third["status"]["containers"][0]["incremental"], false);
     let full_events = fields(&api, events).await;
     let full_plain = fields(&api, plain).await;
+    assert_eq!(inc_events.len(), 4);
+    assert_eq!(inc_plain.len(), 2);
     for (inc, full) in [(&inc_events, &full_events), (&inc_plain, &full_plain)] {
+        assert_eq!(inc.len(), full.len(), "{inc:?} vs {full:?}");
         for (a, b) in inc.iter().zip(full.iter()) {
             assert_eq!(core(a), core(b));
             for key in ["mean", "std_dev", "sum", "completeness"] {
@@ -299,7 +302,22 @@ async fn incremental_profiles_equal_full_ones_for_appended_rows() {
     su.batch_execute("UPDATE sales.plain SET qty = -1 WHERE qty = 3")
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // the drift check reads the table's update counter, which the updating backend publishes within a second
+    for i in 0.. {
+        let updated: i64 = su
+            .query_one(
+                "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'sales.plain'::regclass",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if updated > 0 {
+            break;
+        }
+        assert!(i < 200, "the update never reached pg_stat_user_tables");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     let fourth = profile(&api, ds, json!({"container_names": ["plain"]})).await;
     let r = &fourth["status"]["containers"][0];
     assert_eq!(r["incremental"], false, "{fourth}");
@@ -453,53 +471,102 @@ async fn a_failing_container_does_not_stop_the_others_and_abort_stops_quickly() 
     let op = profile(&api, ds, json!({"container_names": ["nope"]})).await;
     assert_eq!(op["result"], "failure");
     assert!(op["message"].as_str().unwrap().contains("nope"));
-    // abort: a large table, aborted while it is read
+    // abort: a table whose row-level security policy sleeps a millisecond per row for the reader, so reading it
+    // takes far longer than the abort may; aborted once its COPY is active on the server
     su.batch_execute(&format!(
-        "CREATE TABLE sales.huge_tbl AS SELECT g AS id, md5(g::text) AS h, g * 1.5 AS v FROM generate_series(1, 1500000) g; \
-         GRANT SELECT ON sales.huge_tbl TO {reader}"
+        "CREATE TABLE sales.slow_tbl (id int PRIMARY KEY, h text); \
+         INSERT INTO sales.slow_tbl SELECT g, md5(g::text) FROM generate_series(1, {SLOW_ROWS}) g; \
+         ALTER TABLE sales.slow_tbl ENABLE ROW LEVEL SECURITY; \
+         CREATE POLICY slow_reads ON sales.slow_tbl FOR SELECT USING (pg_sleep(0.001) IS NOT NULL); \
+         GRANT SELECT ON sales.slow_tbl TO {reader}; ANALYZE sales.slow_tbl"
     ))
     .await
     .unwrap();
     api.sync(ds, json!({})).await;
-    let big = container_id(&api, ds, "huge_tbl").await;
+    let slow = container_id(&api, ds, "slow_tbl").await;
     let started = api
         .ok(
             "/operations/run",
-            json!({"datastore_id": ds, "type": "profile", "container_names": ["huge_tbl"]}),
+            json!({"datastore_id": ds, "type": "profile", "container_names": ["slow_tbl"]}),
         )
         .await;
     let id = started["id"].as_i64().unwrap();
-    for _ in 0..100 {
-        let op = api.get(&format!("/operations/{id}")).await.body;
-        if op["status"]["records_processed"].as_i64().unwrap_or(0) > 0 || !op["end_time"].is_null()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let copying = "COPY (SELECT%slow_tbl%";
+    assert!(active_reads(&su, &reader, copying).await_some().await > 0);
     let t0 = std::time::Instant::now();
-    api.call("PUT", &format!("/operations/abort/{id}"), None)
+    let abort = api
+        .call("PUT", &format!("/operations/abort/{id}"), None)
         .await;
+    assert!(abort.status < 300, "{}", abort.body);
     let done = api.wait(id).await;
-    if done["status"]["containers"][0]["result"] == "success" {
-        // the machine read the whole table before the abort arrived; nothing to check
-        eprintln!("abort arrived after the read finished");
-        return;
-    }
     assert_eq!(done["result"], "aborted", "{done}");
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(
-        api.get(&format!("/containers/{big}/field-profiles"))
+        api.get(&format!("/containers/{slow}/field-profiles"))
             .await
             .body["total"],
         0,
         "no partial profile"
     );
-    // the server-side query was cancelled
-    let active: i64 = su
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%huge_tbl%' AND state = 'active'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(active, 0);
+    // the server-side COPY was cancelled, long before the read could have ended by itself
+    active_reads(&su, &reader, copying).await_none().await;
+}
+
+/// Rows of `slow_tbl`: a millisecond each for the reader, so a full read takes over ten seconds per partition.
+const SLOW_ROWS: i64 = 30000;
+
+/// The reader's active statements on the source whose text is like a pattern, polled (bounded) by
+/// [`ActiveReads::await_some`] and [`ActiveReads::await_none`].
+struct ActiveReads<'a> {
+    su: &'a tokio_postgres::Client,
+    reader: &'a str,
+    like: &'a str,
+}
+
+fn active_reads<'a>(
+    su: &'a tokio_postgres::Client,
+    reader: &'a str,
+    like: &'a str,
+) -> ActiveReads<'a> {
+    ActiveReads { su, reader, like }
+}
+
+impl ActiveReads<'_> {
+    async fn count(&self) -> i64 {
+        self.su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active' \
+                 AND query LIKE $2",
+                &[&self.reader, &self.like],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Waits until at least one such statement is active (10 s at most); returns how many are.
+    async fn await_some(&self) -> i64 {
+        for _ in 0..1000 {
+            let n = self.count().await;
+            if n > 0 {
+                return n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no statement like {} became active", self.like);
+    }
+
+    /// Waits until no such statement is active; panics if one still is after 5 s.
+    async fn await_none(&self) {
+        for _ in 0..100 {
+            if self.count().await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "a statement like {} is still active: it was not cancelled",
+            self.like
+        );
+    }
 }

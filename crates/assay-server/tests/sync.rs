@@ -8,6 +8,12 @@ use common::Api;
 use serde_json::{Value, json};
 
 async fn source(api: &Api, prefix: &str) -> (i64, String) {
+    let (ds, db, _) = source_and_reader(api, prefix).await;
+    (ds, db)
+}
+
+/// [`source`], and the role the connection reads as.
+async fn source_and_reader(api: &Api, prefix: &str) -> (i64, String, String) {
     let (db, reader, _) = common::shop(prefix).await;
     let c = api
         .ok(
@@ -18,7 +24,27 @@ async fn source(api: &Api, prefix: &str) -> (i64, String) {
     let ds = api
         .ok("/datastores", json!({"name": format!("ds-{prefix}"), "connection_id": c["id"], "database": db, "schema": "sales", "trigger_sync": false}))
         .await;
-    (ds["id"].as_i64().unwrap(), db)
+    (ds["id"].as_i64().unwrap(), db, reader)
+}
+
+/// Waits (10 s at most) until a statement of `reader` like `like` is active on the source.
+async fn until_reading(su: &tokio_postgres::Client, reader: &str, like: &str) {
+    for _ in 0..1000 {
+        let n: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active' \
+                 AND query LIKE $2",
+                &[&reader, &like],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no statement like {like} became active");
 }
 
 async fn containers(api: &Api, ds: i64, extra: &str) -> Vec<Value> {
@@ -281,24 +307,55 @@ async fn operation_objects_and_failures_are_what_the_cli_polls() {
 #[tokio::test]
 async fn a_queued_operation_can_be_aborted_and_interrupted_runs_fail() {
     let api = Api::start().await;
-    let (ds, _) = source(&api, "abort").await;
-    // queue directly in the store so the runner of this server may not have claimed it yet
-    let store = &api.state.store;
-    let op = store
-        .enqueue_operation("sync", ds, &json!({}), "test", None)
-        .await
+    let (ds, db, reader) = source_and_reader(&api, "abort").await;
+    // the server's one runner is kept busy by a profile of a table that is slow for the reader (its row-level
+    // security policy sleeps a millisecond per row), so an operation queued meanwhile stays queued
+    let su = TestPg::shared().superuser(&db).await;
+    su.batch_execute(&format!(
+        "CREATE TABLE sales.slow_tbl (id int PRIMARY KEY, h text); \
+         INSERT INTO sales.slow_tbl SELECT g, md5(g::text) FROM generate_series(1, 30000) g; \
+         ALTER TABLE sales.slow_tbl ENABLE ROW LEVEL SECURITY; \
+         CREATE POLICY slow_reads ON sales.slow_tbl FOR SELECT USING (pg_sleep(0.001) IS NOT NULL); \
+         GRANT SELECT ON sales.slow_tbl TO {reader}; ANALYZE sales.slow_tbl"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(api.sync(ds, json!({})).await["result"], "success");
+    let busy = api
+        .ok(
+            "/operations/run",
+            json!({"datastore_id": ds, "type": "profile", "container_names": ["slow_tbl"]}),
+        )
+        .await["id"]
+        .as_i64()
         .unwrap();
+    until_reading(&su, &reader, "COPY (SELECT%slow_tbl%").await;
+    let queued = api
+        .ok(
+            "/operations/run",
+            json!({"datastore_id": ds, "type": "sync"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let before = api.get(&format!("/operations/{queued}")).await.body;
+    assert_eq!(before["result"], "queued", "{before}");
+    assert!(before["start_time"].is_null(), "{before}");
     let r = api
-        .call("PUT", &format!("/operations/abort/{}", op.id), None)
-        .await
-        .body;
-    // either it was still queued (aborted now) or the runner was faster (finished)
-    assert!(
-        r["result"] == "aborted" || r["result"] == "success" || r["result"] == "running",
-        "{r}"
-    );
-    let done = api.wait(op.id).await;
-    assert!(done["result"] == "aborted" || done["result"] == "success");
+        .call("PUT", &format!("/operations/abort/{queued}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["result"], "aborted", "{}", r.body);
+    assert!(!r.body["end_time"].is_null(), "{}", r.body);
+    // the busy run is aborted too; the runner then passes the queue, and the aborted sync is never started
+    api.call("PUT", &format!("/operations/abort/{busy}"), None)
+        .await;
+    assert_eq!(api.wait(busy).await["result"], "aborted");
+    assert_eq!(api.sync(ds, json!({})).await["result"], "success");
+    let done = api.get(&format!("/operations/{queued}")).await.body;
+    assert_eq!(done["result"], "aborted", "{done}");
+    assert_eq!(done["message"], "aborted before it started", "{done}");
+    assert!(done["start_time"].is_null(), "{done}");
     // a run whose server died (no heartbeat) is failed by the sweep, never left running
     let store2 = &api.state.store;
     let stuck = store2
@@ -326,9 +383,12 @@ async fn a_queued_operation_can_be_aborted_and_interrupted_runs_fail() {
 #[tokio::test]
 async fn a_restart_keeps_connections_datastores_and_operations() {
     let api = Api::start().await;
-    let (ds, db) = source(&api, "restart").await;
-    api.sync(ds, json!({})).await;
-    let again = Api::start_on(&api.metadata_db, api.key).await;
+    let (ds, _) = source(&api, "restart").await;
+    assert_eq!(api.sync(ds, json!({})).await["result"], "success");
+    // the first server stops before the second starts on the same store
+    let (metadata_db, key, old_token) = (api.metadata_db.clone(), api.key, api.token.clone());
+    api.stop().await;
+    let again = Api::start_on(&metadata_db, key).await;
     let d = again.get(&format!("/datastores/{ds}")).await.body;
     assert_eq!(d["name"], "ds-restart");
     assert_eq!(d["latest_operation"]["result"], "success");
@@ -342,7 +402,6 @@ async fn a_restart_keeps_connections_datastores_and_operations() {
         again.get(&format!("/containers?datastore={ds}")).await.body["total"],
         3
     );
-    let _ = db;
     // tokens are JWTs the Qualytics CLI accepts: three segments, an exp at least 7 days ahead
     let parts: Vec<&str> = again.token.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -358,7 +417,7 @@ async fn a_restart_keeps_connections_datastores_and_operations() {
     // the old server's token works on the new one (same store, same signing key)
     assert_eq!(
         again
-            .call_as(Some(&api.token.clone()), "GET", "/users/me", None)
+            .call_as(Some(&old_token), "GET", "/users/me", None)
             .await
             .status,
         200

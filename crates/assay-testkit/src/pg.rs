@@ -7,6 +7,11 @@ use std::sync::OnceLock;
 
 pub const SUPERUSER_PASSWORD: &str = "superpw";
 
+/// A second loopback address the cluster also listens on, allowed in pg_hba like 127.0.0.1 but absent from the
+/// server certificate (which names only `localhost` and 127.0.0.1): `verify-full` must refuse it, `verify-ca`
+/// must accept it.
+pub const UNCERTIFIED_HOST: &str = "127.0.0.2";
+
 /// A running test cluster. Roles that tests log in with must be members of `dq_allowed` (see pg_hba below),
 /// except `dq_nohba` (no pg_hba entry), `dq_rejected` (a reject line) and `dq_sslonly` (hostssl only).
 pub struct TestPg {
@@ -40,6 +45,7 @@ impl TestPg {
             "host all postgres 127.0.0.1/32 scram-sha-256".to_string(),
             "hostssl all dq_sslonly 127.0.0.1/32 scram-sha-256".to_string(),
             "host all +dq_allowed 127.0.0.1/32 scram-sha-256".to_string(),
+            format!("host all +dq_allowed {UNCERTIFIED_HOST}/32 scram-sha-256"),
             "# dq_ghost never exists: logging in as it fails authentication (28P01) like a wrong password".to_string(),
             "host all dq_ghost 127.0.0.1/32 scram-sha-256".to_string(),
             "# any role outside dq_allowed (dq_nohba) matches no line: 'no pg_hba.conf entry' (28000)".to_string(),
@@ -49,6 +55,7 @@ impl TestPg {
             superuser_password: SUPERUSER_PASSWORD.to_string(),
             hba: Some(hba),
             extra_conf: vec![
+                format!("listen_addresses = '127.0.0.1,{UNCERTIFIED_HOST}'"),
                 "track_commit_timestamp = on".into(),
                 "fsync = off".into(),
                 "synchronous_commit = off".into(),
@@ -115,12 +122,14 @@ impl TestPg {
         name
     }
 
-    /// Creates a login role allowed by pg_hba (member of `dq_allowed`).
+    /// Creates a login role allowed by pg_hba (member of `dq_allowed`). The statement carries the password's
+    /// SCRAM verifier, not the password, so a test that searches the logs for it finds only what Assay logged.
     pub async fn create_role(&self, name: &str, password: &str) {
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         self.superuser("postgres")
             .await
             .batch_execute(&format!(
-                "CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}' IN ROLE dq_allowed"
+                "CREATE ROLE \"{name}\" LOGIN PASSWORD '{verifier}' IN ROLE dq_allowed"
             ))
             .await
             .expect("create test role");
@@ -149,7 +158,8 @@ impl TestPg {
     }
 }
 
-/// A CA and a server certificate for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf).
+/// A CA and a server certificate for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf); not
+/// for [`UNCERTIFIED_HOST`].
 fn make_certificates(dir: &std::path::Path) -> Result<(), String> {
     let run = |args: &[&str]| -> Result<(), String> {
         let out = Command::new("openssl")

@@ -273,7 +273,14 @@ mod tests {
         let (status, html) = body(r).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(html.contains("<h1>Conflict</h1>"));
-        assert!(!html.contains("<b>x</b>"));
+        assert!(!html.contains("<b>x</b>"), "{html}");
+        // the message is there, as text
+        assert!(
+            html.contains(
+                r#"<p class="message">datastore &#39;&#60;b&#62;x&#60;/b&#62;&#39; is linked</p>"#
+            ),
+            "{html}"
+        );
     }
 
     #[test]

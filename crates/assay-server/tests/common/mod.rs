@@ -41,13 +41,12 @@ fn init_logging() {
         use tracing_subscriber::Layer;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        // everything at DEBUG and above, except the statement texts of the fixtures' own setup batches
+        // everything at DEBUG and above, from every target (the fixtures create roles with SCRAM verifiers, so
+        // their statements carry no password)
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(|| Sink)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                *m.level() <= tracing::Level::DEBUG && m.target() != "tokio_postgres::simple_query"
-            }));
+            .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG);
         tracing_subscriber::registry().with(layer).init();
     });
 }
@@ -121,6 +120,27 @@ impl Api {
             key,
             _stop: stop,
         }
+    }
+
+    /// Stops this server as `serve` does on shutdown: its runner stops claiming work and its listener closes.
+    /// Returns once its port refuses connections (10 s at most).
+    pub async fn stop(self) {
+        self._stop
+            .send(true)
+            .expect("the server still listens for the stop");
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api")
+            .to_string();
+        drop(self);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server at {addr} still accepts connections after its stop");
     }
 
     pub async fn call_as(

@@ -490,6 +490,9 @@ async fn no_secret_appears_in_responses_logs_operations_enrichment_or_the_store(
     // 5. the DEBUG logs of every server of this binary
     let logs = common::logs();
     assert!(logs.contains("DEBUG"), "DEBUG logs are captured");
+    for target in ["tokio_postgres::simple_query", "tokio_postgres::query"] {
+        assert!(logs.contains(target), "{target} lines are captured");
+    }
     for s in &secrets {
         assert!(!logs.contains(s), "a secret leaked into the logs: {s}");
     }

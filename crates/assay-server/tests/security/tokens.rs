@@ -80,7 +80,7 @@ async fn every_bad_token_is_refused_on_every_protected_route() {
     let (_, expired_row, _) = assay_server::auth::issue_token(state, uid, "old", Some(-2))
         .await
         .unwrap();
-    let (live_tid, live, _) = assay_server::auth::issue_token(state, uid, "live", Some(30))
+    let (_, live, _) = assay_server::auth::issue_token(state, uid, "live", Some(30))
         .await
         .unwrap();
     let mut c = payload(&live);
@@ -139,7 +139,6 @@ async fn every_bad_token_is_refused_on_every_protected_route() {
         let (status, body) = raw(&api, "GET", "/users/me", Some(&format!("Bearer {t}"))).await;
         assert_eq!(status, 200, "{body}");
     }
-    let _ = live_tid;
 
     let bearer = |t: &str| Some(format!("Bearer {t}"));
     let cases: Vec<(&str, Option<String>)> = vec![
