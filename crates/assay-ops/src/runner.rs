@@ -21,8 +21,9 @@ const RELOCK_EVERY: Duration = Duration::from_secs(1);
 const FINISH_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const FINISH_FOR: Duration = Duration::from_secs(600);
 
-/// Starts the runner; it stops claiming work when `shutdown` turns true and lets the running operation finish.
-/// The sweep of interrupted runs has a task of its own, so it goes on while this runner is busy.
+/// Starts the runner; it stops claiming work when `shutdown` turns true (or its sender is dropped) and lets the
+/// running operation finish. The sweep of interrupted runs has a task of its own, so it goes on while this runner
+/// is busy.
 pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let worker = format!("assay-{}", uuid::Uuid::new_v4());
     let current = Arc::new(AtomicI64::new(0));
@@ -42,7 +43,8 @@ pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()
                     tokio::select! {
                         _ = ctx.wake_runner.notified() => {}
                         _ = tokio::time::sleep(IDLE_POLL) => {}
-                        _ = shutdown.changed() => {}
+                        // a dropped sender is a shutdown too (else `changed` would return at once, forever)
+                        changed = shutdown.changed() => if changed.is_err() { break },
                     }
                 }
                 Err(e) => {
@@ -86,7 +88,7 @@ fn sweep(
             }
             tokio::select! {
                 _ = tokio::time::sleep(SWEEP_EVERY) => {}
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => if changed.is_err() { break },
             }
             if *shutdown.borrow() {
                 break;
