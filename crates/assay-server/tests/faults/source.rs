@@ -217,6 +217,13 @@ async fn a_source_cluster_stopped_mid_scan_fails_clearly_and_recovers() {
     let pg: &'static TestPg = PRIVATE.get_or_init(TestPg::start_private);
     let s = source("fstop", pg).await;
     checks_on(&s).await;
+    // the test cluster commits asynchronously (synchronous_commit = off): an immediate stop loses the WAL not
+    // yet flushed, so the schema made just now is flushed first, or the restarted cluster may not have it
+    pg.superuser("postgres")
+        .await
+        .batch_execute("CHECKPOINT")
+        .await
+        .unwrap();
     let op = s.start("scan", &ALL).await;
     s.until_active("SELECT count(*)%\"m_slow\"%").await;
     pg.cluster
