@@ -55,6 +55,9 @@ enum Command {
     /// Operations: sync, profile, scan, materialize, export, list, get, abort
     #[command(subcommand)]
     Operations(commands::operations::OperationsCmd),
+    /// Schedules: operations that run by themselves
+    #[command(subcommand)]
+    Schedules(commands::schedules::SchedulesCmd),
     /// Global tags
     #[command(subcommand)]
     Tags(commands::tags::TagsCmd),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             Command::Checks(c) => commands::checks::run(c).await,
             Command::Anomalies(c) => commands::anomalies::run(c).await,
             Command::Tags(c) => commands::tags::run(c).await,
+            Command::Schedules(c) => commands::schedules::run(c).await,
             Command::Config(c) => commands::config::run(c).await,
         }
     });

@@ -1,5 +1,5 @@
 //! `assay serve`: opens the metadata store (the embedded cluster under `--data-dir`, or `--metadata-url`),
-//! creates the admin on first start, and runs the API and the operation runner until Ctrl-C or SIGTERM.
+//! creates the admin on first start, and runs the API, the operation runner and the scheduler until Ctrl-C or SIGTERM.
 
 use anyhow::{Context, Result};
 use assay_server::AppState;
@@ -130,6 +130,8 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let runner = assay_ops::runner::spawn(state.ops.clone(), stop_rx.clone());
+    // stops with the same signal; an instant it has not claimed is claimed by another server or at restart
+    assay_ops::scheduler::spawn(state.ops.clone(), stop_rx.clone());
     let mut http_stop = stop_rx;
     let http = tokio::spawn(assay_server::serve(listener, state.clone(), async move {
         let _ = http_stop.wait_for(|v| *v).await;

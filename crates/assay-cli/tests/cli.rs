@@ -451,6 +451,77 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
         "{out}"
     );
     assert!(listed.iter().all(|r| r[6] == "true"), "{out}");
+    // schedules: created with the typed parameters of a scan, changed, disabled, deleted
+    let out = ok(
+        &home,
+        &[
+            "schedules",
+            "create",
+            "--name",
+            "nightly",
+            "--datastore-id",
+            &src,
+            "--type",
+            "scan",
+            "--preset",
+            "daily",
+            "--incremental",
+            "true",
+        ],
+    );
+    assert!(out.starts_with("Created schedule"), "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "schedules",
+            "list",
+            "--datastore-id",
+            &src,
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let sched = &listed[0];
+    assert_eq!(sched["cron"], "0 0 * * *", "{listed}");
+    assert_eq!(sched["incremental"], true, "{listed}");
+    assert_eq!(
+        sched["archive_duplicate_anomalies"], true,
+        "a scan's defaults: {listed}"
+    );
+    let sid = sched["id"].to_string();
+    ok(
+        &home,
+        &["schedules", "update", "--id", &sid, "--cron", "0 3 * * *"],
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["schedules", "get", "--id", &sid])).unwrap();
+    assert_eq!(
+        (got["cron"].clone(), got["incremental"].clone()),
+        (json!("0 3 * * *"), json!(true)),
+        "{got}"
+    );
+    assert!(ok(&home, &["schedules", "disable", "--id", &sid]).contains("disabled"));
+    let out = assay(
+        &home,
+        &["schedules", "update", "--id", &sid, "--cron", "whenever"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cron"));
+    ok(&home, &["schedules", "delete", "--id", &sid]);
+    let listed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "schedules",
+            "list",
+            "--datastore-id",
+            &src,
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(listed, json!([]));
     // the source's operations, each of them, and no other datastore's
     let out = ok(&home, &["operations", "list", "--datastore-id", &src]);
     let ops = table_rows(&out, "ID  TYPE  DATASTORE  RESULT");

@@ -8,5 +8,6 @@ pub mod error;
 pub mod operation;
 pub mod placeholder;
 pub mod rules;
+pub mod schedule;
 
 pub use error::{CoreError, FieldError};

@@ -13,6 +13,7 @@ pub mod materializer;
 pub mod profiler;
 pub mod runner;
 pub mod scanner;
+pub mod scheduler;
 pub mod source;
 pub mod sync;
 
@@ -31,6 +32,25 @@ pub struct Context {
     pub store: Store,
     pub resolver: Resolver,
     pub wake_runner: Arc<tokio::sync::Notify>,
+    pub settings: Settings,
+}
+
+/// How operations are paced.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often the scheduler looks for due instants.
+    pub schedule_tick: std::time::Duration,
+    /// The shortest interval a schedule may have.
+    pub min_schedule_interval: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            schedule_tick: std::time::Duration::from_secs(1),
+            min_schedule_interval: assay_core::schedule::MIN_INTERVAL_SECONDS,
+        }
+    }
 }
 
 impl Context {
@@ -39,6 +59,7 @@ impl Context {
             store,
             resolver,
             wake_runner: Arc::new(tokio::sync::Notify::new()),
+            settings: Settings::default(),
         }
     }
 

@@ -328,6 +328,54 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Abort an operation",
         "operations",
     ),
+    (
+        "post",
+        "/operations/schedule",
+        "Schedule an operation (cron in UTC, a preset or an interval)",
+        "schedules",
+    ),
+    (
+        "get",
+        "/operations/schedules",
+        "List schedules",
+        "schedules",
+    ),
+    (
+        "get",
+        "/operations/schedules/{schedule_id}",
+        "Get a schedule with its next and last run",
+        "schedules",
+    ),
+    (
+        "put",
+        "/operations/schedules/{schedule_id}",
+        "Change a schedule (the keys given)",
+        "schedules",
+    ),
+    (
+        "delete",
+        "/operations/schedules/{schedule_id}",
+        "Delete a schedule",
+        "schedules",
+    ),
+    (
+        "post",
+        "/operations/schedules/{schedule_id}/enable",
+        "Enable a schedule (instants count from now)",
+        "schedules",
+    ),
+    (
+        "post",
+        "/operations/schedules/{schedule_id}/disable",
+        "Disable a schedule",
+        "schedules",
+    ),
+    (
+        "get",
+        "/operations/schedules/{schedule_id}/instants",
+        "What became of each due instant (queued or skipped)",
+        "schedules",
+    ),
     ("get", "/users", "List users", "users"),
     ("post", "/users", "Create a user (admin)", "users"),
     ("get", "/users/me", "The signed-in user", "users"),
@@ -397,6 +445,8 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
         "/anomalies",
         "/global-tags",
         "/operations",
+        "/operations/schedules",
+        "/operations/schedules/{schedule_id}/instants",
         "/users",
         "/teams",
     ];
@@ -585,6 +635,8 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
             &["rule"],
         ),
         ("post", "/operations/run") => schema_ref("OperationRun"),
+        ("post", "/operations/schedule") => schema_ref("Schedule"),
+        ("put", "/operations/schedules/{schedule_id}") => schema_ref("ScheduleChange"),
         ("post", "/users") => object(
             json!({"username": text(), "name": text(), "email": text(), "password": text(),
                    "role": one_of(&["Admin", "Member"]), "teams": texts()}),
@@ -628,6 +680,22 @@ fn coverage() -> Value {
 
 /// The shared body schemas.
 fn schemas() -> Value {
+    let mut all = base_schemas();
+    // a schedule takes an operation's parameters, and its own name, cadence and state
+    let mut props = all["OperationRun"]["properties"].clone();
+    props["name"] = text();
+    props["cron"] =
+        json!({"type": "string", "description": "5 fields (minute hour day month weekday), UTC"});
+    props["preset"] = one_of(&["hourly", "daily", "weekly", "monthly"]);
+    props["interval_seconds"] = json!({"type": "integer", "minimum": 60});
+    props["enabled"] = boolean();
+    all["Schedule"] = json!({"type": "object", "required": ["name", "datastore_id", "type"],
+                             "properties": props.clone()});
+    all["ScheduleChange"] = json!({"type": "object", "properties": props});
+    all
+}
+
+fn base_schemas() -> Value {
     let nullable_text = json!({"type": ["string", "null"]});
     json!({
         "Error": {"type": "object", "required": ["detail"], "properties": {

@@ -52,7 +52,7 @@ pub fn connection(r: &ConnectionRecord) -> Value {
     })
 }
 
-pub fn datastore(r: &DatastoreRecord, latest: Option<&OperationRecord>) -> Value {
+pub fn datastore(r: &DatastoreRecord, latest: Option<&OperationRecord>, scheduled: bool) -> Value {
     let s = &r.spec;
     json!({
         "id": r.id,
@@ -75,7 +75,7 @@ pub fn datastore(r: &DatastoreRecord, latest: Option<&OperationRecord>) -> Value
         "global_tags": r.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
         "enrich_datastore": r.enrichment,
         "linked_datastores": r.linked_datastores,
-        "has_scheduled_operations": false,
+        "has_scheduled_operations": scheduled,
         "latest_operation": latest.map(operation),
     })
 }
@@ -94,6 +94,7 @@ pub fn operation(o: &OperationRecord) -> Value {
         "detail": o.detail,
         "status": if o.status.is_object() { o.status.clone() } else { json!({}) },
         "triggered_by": o.triggered_by,
+        "schedule": o.schedule.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
         "aborted_by": o.aborted_by,
         "abort_requested": o.abort_requested,
     });
@@ -190,4 +191,40 @@ pub fn team(t: &Team) -> Value {
         "members": t.members,
         "is_public": t.name == assay_core::datastore::PUBLIC_TEAM,
     })
+}
+
+/// A schedule, with its next instant (`next_run`) and what became of its newest one (`last_run`).
+pub fn schedule(
+    r: &assay_store::schedules::ScheduleRecord,
+    next: Option<chrono::DateTime<chrono::Utc>>,
+) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "name": r.name,
+        "type": r.op_type,
+        "trigger_type": "operation",
+        "datastore_id": r.datastore_id,
+        "datastore": {"id": r.datastore_id, "name": r.datastore_name},
+        "cron": r.cron,
+        "interval_seconds": r.interval_seconds,
+        "enabled": r.enabled,
+        "created": r.created,
+        "updated": r.updated,
+        "created_by": r.created_by,
+        "next_run": next,
+        "last_run": r.last.as_ref().map(instant),
+    });
+    // the operation's parameters, as `operations/run` takes them
+    if let (Some(params), Some(obj)) = (r.params.as_object(), v.as_object_mut()) {
+        for (k, val) in params {
+            obj.entry(k.clone()).or_insert_with(|| val.clone());
+        }
+    }
+    v
+}
+
+/// What became of one instant of a schedule.
+pub fn instant(i: &assay_store::schedules::InstantRecord) -> Value {
+    json!({"instant": i.instant, "outcome": i.outcome, "operation_id": i.operation_id, "reason": i.reason,
+           "fired_at": i.fired_at})
 }

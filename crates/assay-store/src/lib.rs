@@ -15,6 +15,7 @@ mod db;
 mod error;
 pub mod operations;
 pub mod profiles;
+pub mod schedules;
 pub mod users;
 
 pub use db::{Store, Viewer};

@@ -24,6 +24,8 @@ pub struct OperationRecord {
     pub created: DateTime<Utc>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
+    /// The schedule that queued it, when one did (id and name).
+    pub schedule: Option<(i64, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,7 +40,8 @@ pub struct OperationFilter {
 }
 
 pub(crate) const COLS: &str = "o.id, o.type, o.datastore_id, d.name, o.params, o.result, o.message, o.detail, o.status, \
-    o.triggered_by, o.abort_requested, o.aborted_by, o.created, o.start_time, o.end_time";
+    o.triggered_by, o.abort_requested, o.aborted_by, o.created, o.start_time, o.end_time, o.schedule_id, \
+    (SELECT s.name FROM schedules s WHERE s.id = o.schedule_id)";
 
 const VISIBLE: &str = crate::visible!("d.id");
 
@@ -59,6 +62,9 @@ pub(crate) fn op_of(r: &tokio_postgres::Row) -> OperationRecord {
         created: r.get(12),
         start_time: r.get(13),
         end_time: r.get(14),
+        schedule: r
+            .get::<_, Option<i64>>(15)
+            .map(|id| (id, r.get::<_, Option<String>>(16).unwrap_or_default())),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod containers;
 pub mod datastores;
 pub mod operations;
+pub mod schedules;
 pub mod tags;
 
 use crate::client::{Client, Config};

@@ -237,7 +237,8 @@ async fn render(s: &AppState, rec: &DatastoreRecord) -> Result<Value, ApiError> 
         .store
         .list_operations(&Viewer::admin(0), &filter, 1, 1)
         .await?;
-    Ok(views::datastore(rec, ops.first()))
+    let scheduled = !s.store.scheduled_datastores(&[rec.id]).await?.is_empty();
+    Ok(views::datastore(rec, ops.first(), scheduled))
 }
 
 pub async fn list(
@@ -259,9 +260,10 @@ pub async fn list(
     // the newest operation of every datastore of the page in one query
     let ids: Vec<i64> = items.iter().map(|d| d.id).collect();
     let latest = s.store.latest_operations(&ids).await?;
+    let scheduled = s.store.scheduled_datastores(&ids).await?;
     let out = items
         .iter()
-        .map(|rec| views::datastore(rec, latest.get(&rec.id)))
+        .map(|rec| views::datastore(rec, latest.get(&rec.id), scheduled.contains(&rec.id)))
         .collect();
     Ok(Json(views::page(out, total, page, size)))
 }

@@ -8,6 +8,7 @@ mod containers;
 pub(crate) mod datastores;
 pub(crate) mod operations;
 mod profiles;
+pub(crate) mod schedules;
 mod system;
 mod table;
 mod users;
@@ -140,6 +141,23 @@ fn table() -> Routes {
         .route("/operations/run", post(operations::run))
         .route("/operations/{id}", get(operations::get_one))
         .route("/operations/abort/{id}", put(operations::abort))
+        .route("/operations/schedule", post(schedules::create))
+        .route("/operations/schedules", get(schedules::list))
+        .route(
+            "/operations/schedules/{id}",
+            get(schedules::get_one)
+                .put(schedules::update)
+                .delete(schedules::delete_one),
+        )
+        .route("/operations/schedules/{id}/enable", post(schedules::enable))
+        .route(
+            "/operations/schedules/{id}/disable",
+            post(schedules::disable),
+        )
+        .route(
+            "/operations/schedules/{id}/instants",
+            get(schedules::instants),
+        )
         .route("/users", get(users::list_users).post(users::create_user))
         .route("/users/me", get(users::me))
         .route("/users/{id}", get(users::get_user))

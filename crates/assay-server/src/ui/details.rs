@@ -446,6 +446,7 @@ struct ActivityPage {
     /// The page's own URL with its filters, which htmx polls while an operation runs.
     here: String,
     pager: Pager,
+    schedules: Vec<super::schedules::ScheduleRow>,
 }
 
 /// The operation types and results the Activity tab filters by.
@@ -489,7 +490,15 @@ pub async fn activity(
         super::page::encode(&kind),
         super::page::encode(&result)
     );
+    let (schedules, _) = s
+        .store
+        .list_schedules(&session.viewer(), Some(d.id), 1, 100)
+        .await?;
     html(&ActivityPage {
+        schedules: schedules
+            .iter()
+            .map(super::schedules::ScheduleRow::of)
+            .collect(),
         shell: Some(Shell::of(&session.user, section(&d))),
         head: Head::of(&d, "activity"),
         polling: ops.iter().any(|o| o.running),

@@ -12,6 +12,7 @@ mod form;
 mod link;
 mod login;
 mod page;
+mod schedules;
 mod session;
 mod svg;
 mod tables;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
             get(details::operations_fragment),
         )
         .route("/datastores/{id}/activity", get(details::activity))
+        .route(
+            "/datastores/{id}/schedules/new",
+            get(schedules::new).post(schedules::create),
+        )
+        .route("/schedules/{id}/{action}", post(schedules::change))
         .route("/operations/{id}/abort", post(details::abort))
         .route("/datastores/{id}/tables", get(tables::list))
         .route("/containers/{id}", get(tables::container))

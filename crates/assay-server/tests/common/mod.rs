@@ -83,7 +83,12 @@ impl Api {
         let store = Store::open(&pg.superuser_url(db), Cipher::from_key(&key))
             .await
             .expect("open store");
-        let state = AppState::new(store).await.expect("state");
+        let mut state = AppState::new(store).await.expect("state");
+        // schedules in seconds, looked at five times a second, so schedule tests stay short
+        state.ops.settings = assay_ops::Settings {
+            schedule_tick: std::time::Duration::from_millis(200),
+            min_schedule_interval: 1,
+        };
         let admin = assay_server::auth::bootstrap_admin(&state)
             .await
             .expect("bootstrap");
@@ -107,6 +112,7 @@ impl Api {
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = tokio::sync::watch::channel(false);
         assay_ops::runner::spawn(state.ops.clone(), rx.clone());
+        assay_ops::scheduler::spawn(state.ops.clone(), rx.clone());
         let mut rx2 = rx;
         tokio::spawn(assay_server::serve(listener, state.clone(), async move {
             let _ = rx2.wait_for(|v| *v).await;

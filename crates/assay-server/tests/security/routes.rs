@@ -43,6 +43,7 @@ pub(crate) struct Ids {
     pub b_anomaly: i64,
     pub b_op: i64,
     pub b_profile: i64,
+    pub b_schedule: i64,
     pub team_b: i64,
     pub alice: i64,
     pub bob: i64,
@@ -391,6 +392,30 @@ pub(crate) fn cases(method: &str, template: &str, i: &Ids, a_db: &str) -> Option
         ("GET", "/operations/{operation_id}") | ("PUT", "/operations/abort/{operation_id}") => {
             each(&[i.b_op], "{operation_id}", None, NotFound)
         }
+        ("POST", "/operations/schedule") => vec![case(
+            template.into(),
+            Some(
+                json!({"name": "alpha-made", "datastore_id": i.b_ds, "type": "scan", "preset": "daily"}),
+            ),
+            Refused,
+        )],
+        ("GET", "/operations/schedules") => vec![case(
+            format!("{template}?datastore={}", i.b_ds),
+            None,
+            Empty,
+        )],
+        ("GET" | "DELETE", "/operations/schedules/{schedule_id}")
+        | ("POST", "/operations/schedules/{schedule_id}/enable")
+        | ("POST", "/operations/schedules/{schedule_id}/disable")
+        | ("GET", "/operations/schedules/{schedule_id}/instants") => {
+            each(&[i.b_schedule], "{schedule_id}", None, NotFound)
+        }
+        ("PUT", "/operations/schedules/{schedule_id}") => each(
+            &[i.b_schedule],
+            "{schedule_id}",
+            Some(json!({"name": "alpha-renamed"})),
+            NotFound,
+        ),
         ("POST", "/users") => vec![case(
             template.into(),
             Some(

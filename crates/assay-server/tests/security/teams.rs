@@ -182,6 +182,7 @@ async fn another_teams_records_are_not_found_on_every_route_and_page() {
     let b_computed_field = id(&api.ok("/computed-fields", json!({"container_id": b_container, "name": "bravo_cents", "transformation": "customExpression", "source_fields": ["id"], "properties": {"column_expression": "id * 100"}})).await);
     let anomalies = api.get(&format!("/anomalies?datastore={b_ds}")).await.body;
     let b_anomaly = id(&anomalies["items"][0]);
+    let b_schedule = id(&api.ok("/operations/schedule", json!({"name": "bravo nightly", "datastore_id": b_ds, "type": "scan", "preset": "daily"})).await);
     let b_profile = id(&api
         .get(&format!("/containers/{b_container}/profiles"))
         .await
@@ -205,6 +206,7 @@ async fn another_teams_records_are_not_found_on_every_route_and_page() {
         b_anomaly,
         b_op: id(&scan),
         b_profile,
+        b_schedule,
         team_b,
         alice,
         bob,
@@ -246,6 +248,7 @@ async fn another_teams_records_are_not_found_on_every_route_and_page() {
         b_anomaly: 900_009,
         b_op: 900_010,
         b_profile: 900_011,
+        b_schedule: 900_012,
         ..ids
     };
     for (method, template) in route_table(&api).await {
@@ -371,6 +374,7 @@ async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
         "/tables",
         "/checks",
         "/checks/new",
+        "/schedules/new",
         "/anomalies",
         "/settings",
         "/link",
@@ -431,6 +435,18 @@ async fn ui_pages(api: &Api, token: &str, i: &Ids, pub_ds: i64) {
             vec![("description", "alpha".into())],
         ),
         (format!("/checks/{}/archive", i.b_check), vec![]),
+        (format!("/schedules/{}/disable", i.b_schedule), vec![]),
+        (format!("/schedules/{}/delete", i.b_schedule), vec![]),
+        (
+            format!("/datastores/{d}/schedules/new"),
+            vec![
+                ("name", "alpha-made".into()),
+                ("type", "scan".into()),
+                ("how", "preset".into()),
+                ("preset", "daily".into()),
+                ("action", "save".into()),
+            ],
+        ),
         (
             format!("/datastores/{d}/anomalies/bulk"),
             vec![

@@ -214,3 +214,96 @@ async fn a_check_has_its_own_page_with_its_results_and_anomalies() {
     let (status, _, _) = page(&api, Some(&ada), "/checks/987654").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn schedules_are_written_with_a_preview_and_listed_in_activity() {
+    let (api, ds, _) = common::checks::setup("uisched", "SELECT 1").await;
+    let ada = admin(&api, "ada").await;
+    let form = format!("/datastores/{ds}/schedules/new");
+    let (status, body, _) = page(&api, Some(&ada), &form).await;
+    assert_eq!(status, 200);
+    // the default (daily) previews five midnights, UTC
+    assert_eq!(body.matches("<li>").count(), 5, "{body}");
+    // a preview keeps what was typed and shows the next five runs of that cron
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        &form,
+        &[
+            ("name", "weekday mornings"),
+            ("type", "scan"),
+            ("how", "cron"),
+            ("cron", "30 6 * * 1-5"),
+            ("incremental", "on"),
+            ("action", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"value="weekday mornings""#), "{body}");
+    let runs: Vec<&str> = body
+        .split("<li>")
+        .skip(1)
+        .filter_map(|r| r.split("</li>").next())
+        .collect();
+    assert_eq!(runs.len(), 5, "{body}");
+    assert!(runs.iter().all(|r| r.contains("06:30")), "{runs:?}");
+    // a wrong cron is refused next to its input, nothing saved
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        &form,
+        &[
+            ("name", "bad"),
+            ("type", "scan"),
+            ("how", "cron"),
+            ("cron", "every day"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body.contains(r#"id="err-cron""#), "{body}");
+    assert_eq!(api.get("/operations/schedules").await.body["total"], 0);
+    // saved: listed on the Activity tab with its cadence and next run, then disabled and deleted
+    let (status, _, location) = post_form(
+        &api,
+        &ada,
+        &form,
+        &[
+            ("name", "weekday mornings"),
+            ("type", "scan"),
+            ("how", "cron"),
+            ("cron", "30 6 * * 1-5"),
+            ("incremental", "on"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("/datastores/{ds}/activity"));
+    let list = api.get("/operations/schedules").await.body;
+    let s = &list["items"][0];
+    assert_eq!(
+        (s["cron"].clone(), s["incremental"].clone()),
+        (json!("30 6 * * 1-5"), json!(true)),
+        "{list}"
+    );
+    let id = s["id"].as_i64().unwrap();
+    let (_, body, _) = page(&api, Some(&ada), &format!("/datastores/{ds}/activity")).await;
+    assert!(
+        body.contains(&format!(r#"data-schedule="{id}" data-enabled="true""#)),
+        "{body}"
+    );
+    assert!(body.contains("cron 30 6 * * 1-5 (UTC)"), "{body}");
+    let (status, _, _) = post_form(&api, &ada, &format!("/schedules/{id}/disable"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, body, _) = page(&api, Some(&ada), &format!("/datastores/{ds}/activity")).await;
+    assert!(
+        body.contains(&format!(r#"data-schedule="{id}" data-enabled="false""#)),
+        "{body}"
+    );
+    let (status, _, _) = post_form(&api, &ada, &format!("/schedules/{id}/delete"), &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(api.get("/operations/schedules").await.body["total"], 0);
+}
