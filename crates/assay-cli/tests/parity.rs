@@ -551,6 +551,25 @@ async fn qualytics_command_groups_work_as_assay_commands() {
             .success()
     );
 
+    // a schedule travels with its datastore
+    ok(
+        &home,
+        &[
+            "schedules",
+            "create",
+            "--name",
+            "nightly scan",
+            "--datastore-id",
+            &src,
+            "--type",
+            "scan",
+            "--cron",
+            "15 1 * * *",
+            "--container-names",
+            "orders",
+        ],
+    );
+
     // config export, then import into a second server
     let dir = tmp("parity-export");
     ok(
@@ -577,6 +596,13 @@ async fn qualytics_command_groups_work_as_assay_commands() {
     .unwrap();
     assert!(join.contains("left_container_name: orders"), "{join}");
     assert!(dir.join("datastores/shop/checks/orders").is_dir());
+    let sched = std::fs::read_to_string(dir.join("datastores/shop/schedules.yaml")).unwrap();
+    assert!(
+        sched.contains("name: nightly scan")
+            && sched.contains("cron: 15 1 * * *")
+            && !sched.contains("id:"),
+        "{sched}"
+    );
 
     let meta2 = pg.create_database("paritymeta2").await;
     let server2 = Server::start(&["--metadata-url", &pg.superuser_url(&meta2)]);
@@ -662,6 +688,21 @@ async fn qualytics_command_groups_work_as_assay_commands() {
     );
     assert_eq!(k2.as_array().unwrap().len(), 1);
     assert_eq!(k2[0]["rule_type"], "between");
+    let s2 = json_of(
+        &home2,
+        &[
+            "schedules",
+            "list",
+            "--datastore-id",
+            &src2,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(s2.as_array().unwrap().len(), 1, "{s2}");
+    assert_eq!(s2[0]["name"], "nightly scan");
+    assert_eq!(s2[0]["cron"], "15 1 * * *");
+    assert_eq!(s2[0]["container_names"], serde_json::json!(["orders"]));
     // the imported connection works: its password came from the environment
     let conns = json_of(&home2, &["connections", "list", "--format", "json"]);
     let out = ok(
@@ -679,4 +720,17 @@ async fn qualytics_command_groups_work_as_assay_commands() {
             .len(),
         2
     );
+    // the schedule is updated by name, not duplicated
+    let s2 = json_of(
+        &home2,
+        &[
+            "schedules",
+            "list",
+            "--datastore-id",
+            &src2,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(s2.as_array().unwrap().len(), 1, "{s2}");
 }

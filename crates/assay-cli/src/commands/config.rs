@@ -14,12 +14,27 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "connections",
     "datastores",
     "containers",
     "computed_fields",
     "checks",
+    "schedules",
+];
+
+/// The keys of a schedule that travel in `schedules.yaml` besides its operation's parameters.
+const SCHEDULE_SERVER_KEYS: [&str; 10] = [
+    "id",
+    "datastore_id",
+    "datastore",
+    "trigger_type",
+    "created",
+    "updated",
+    "created_by",
+    "next_run",
+    "last_run",
+    "interval_seconds",
 ];
 
 #[derive(Subcommand)]
@@ -272,10 +287,85 @@ async fn export(
                 .await?;
             *counts.entry("checks").or_default() += n;
         }
+        if kinds.contains("schedules") {
+            let all = c
+                .all("/operations/schedules", &[("datastore", id.to_string())])
+                .await?;
+            if !all.is_empty() {
+                let portable: Vec<Value> = all.iter().map(portable_schedule).collect();
+                write_yaml(&dir.join("schedules.yaml"), &Value::Array(portable))?;
+                *counts.entry("schedules").or_default() += all.len();
+            }
+        }
     }
     printer::line(format!("Exported to {}:", out.display()));
     for k in KINDS {
         printer::line(format!("  {k}: {}", counts.get(k).copied().unwrap_or(0)));
+    }
+    Ok(())
+}
+
+/// What an import does (or would do, on a dry run) with a record that exists or not.
+fn verb(dry_run: bool, existed: bool) -> &'static str {
+    match (dry_run, existed) {
+        (true, true) => "would update",
+        (true, false) => "would create",
+        (false, true) => "updated",
+        (false, false) => "created",
+    }
+}
+
+/// A schedule as another server takes it: its name, cadence, state and operation parameters, without ids.
+fn portable_schedule(s: &Value) -> Value {
+    let mut m = s.as_object().cloned().unwrap_or_default();
+    let interval = m.get("interval_seconds").cloned();
+    for k in SCHEDULE_SERVER_KEYS {
+        m.remove(k);
+    }
+    if m.get("cron").is_some_and(Value::is_null) {
+        m.remove("cron");
+        if let Some(n) = interval {
+            m.insert("interval_seconds".into(), n);
+        }
+    }
+    Value::Object(m)
+}
+
+/// Creates or updates (by name) the schedules of `schedules.yaml` on datastore `id`.
+async fn import_schedules(
+    c: &Client,
+    id: i64,
+    file: &Path,
+    dry_run: bool,
+    t: &mut Tally,
+) -> Result<()> {
+    let list = read_yaml(file)?;
+    let existing = c
+        .all("/operations/schedules", &[("datastore", id.to_string())])
+        .await?;
+    for s in list.as_array().into_iter().flatten() {
+        let name = s["name"].as_str().unwrap_or_default();
+        let found = existing.iter().find(|e| e["name"] == name);
+        printer::line(format!(
+            "schedule '{name}': {}",
+            verb(dry_run, found.is_some())
+        ));
+        t.add("schedules", found.is_some());
+        if dry_run {
+            continue;
+        }
+        let mut body = s.clone();
+        body["datastore_id"] = json!(id);
+        let r = match found {
+            Some(e) => {
+                c.put(&format!("/operations/schedules/{}", e["id"]), &body)
+                    .await
+            }
+            None => c.post("/operations/schedule", &body).await,
+        };
+        if let Err(e) = r {
+            t.fail("schedules", format!("schedule '{name}': {e:#}"));
+        }
     }
     Ok(())
 }
@@ -319,12 +409,7 @@ async fn import(
     dry_run: bool,
     kinds: &BTreeSet<String>,
 ) -> Result<Outcome> {
-    let verb = |existed: bool| match (dry_run, existed) {
-        (true, true) => "would update",
-        (true, false) => "would create",
-        (false, true) => "updated",
-        (false, false) => "created",
-    };
+    let verb = |existed: bool| verb(dry_run, existed);
     let mut t = Tally(Default::default());
     if kinds.contains("connections") && input.join("connections").is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(input.join("connections"))?
@@ -552,6 +637,10 @@ async fn import(
                     format!("datastore '{name}': some checks failed to import"),
                 );
             }
+        }
+        let schedules = dir.join("schedules.yaml");
+        if kinds.contains("schedules") && schedules.is_file() {
+            import_schedules(c, id, &schedules, dry_run, &mut t).await?;
         }
     }
     printer::line(if dry_run {
