@@ -118,7 +118,7 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
     let store = Store::open(&url, cipher)
         .await
         .context("cannot open the metadata store")?;
-    let state = AppState::new(store)
+    let mut state = AppState::new(store)
         .await
         .map_err(|e| anyhow::anyhow!(e.detail))?;
     let first_admin = assay_server::auth::bootstrap_admin(&state)
@@ -129,9 +129,12 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
+    state.ops.settings.public_url = format!("http://{addr}");
     let runner = assay_ops::runner::spawn(state.ops.clone(), stop_rx.clone());
     // stops with the same signal; an instant it has not claimed is claimed by another server or at restart
     assay_ops::scheduler::spawn(state.ops.clone(), stop_rx.clone());
+    // deliveries it did not finish are retried by another server, or by this one after a restart
+    assay_ops::flows::spawn(state.ops.clone(), stop_rx.clone());
     let mut http_stop = stop_rx;
     let http = tokio::spawn(assay_server::serve(listener, state.clone(), async move {
         let _ = http_stop.wait_for(|v| *v).await;

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod connection;
 pub mod datastore;
 pub mod error;
+pub mod flow;
 pub mod operation;
 pub mod placeholder;
 pub mod rules;

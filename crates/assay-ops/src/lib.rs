@@ -8,6 +8,7 @@ pub mod computed;
 pub mod enrichment;
 mod error;
 pub mod exporter;
+pub mod flows;
 pub mod join;
 pub mod materializer;
 pub mod profiler;
@@ -42,6 +43,14 @@ pub struct Settings {
     pub schedule_tick: std::time::Duration,
     /// The shortest interval a schedule may have.
     pub min_schedule_interval: i64,
+    /// How often the flows dispatcher looks for events and due deliveries.
+    pub flows_tick: std::time::Duration,
+    /// The pause after a delivery's first failed attempt (doubled after each further one).
+    pub retry_base: std::time::Duration,
+    /// Where people reach the web UI, for the links in messages.
+    pub public_url: String,
+    /// Deliver notifications only to loopback addresses (test servers, whose flows are written by fuzzers).
+    pub loopback_only: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +58,10 @@ impl Default for Settings {
         Settings {
             schedule_tick: std::time::Duration::from_secs(1),
             min_schedule_interval: assay_core::schedule::MIN_INTERVAL_SECONDS,
+            flows_tick: std::time::Duration::from_secs(1),
+            retry_base: std::time::Duration::from_secs(2),
+            public_url: "http://127.0.0.1:8000".into(),
+            loopback_only: false,
         }
     }
 }

@@ -328,6 +328,50 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Abort an operation",
         "operations",
     ),
+    ("get", "/flows", "List flows (admin)", "flows"),
+    (
+        "post",
+        "/flows",
+        "Create a flow: trigger, filters, actions (admin)",
+        "flows",
+    ),
+    ("get", "/flows/{flow_id}", "Get a flow (admin)", "flows"),
+    (
+        "put",
+        "/flows/{flow_id}",
+        "Change a flow; actions keep their URL and secret unless given (admin)",
+        "flows",
+    ),
+    (
+        "delete",
+        "/flows/{flow_id}",
+        "Delete a flow (admin)",
+        "flows",
+    ),
+    (
+        "post",
+        "/flows/{flow_id}/activate",
+        "Activate a flow (admin)",
+        "flows",
+    ),
+    (
+        "post",
+        "/flows/{flow_id}/deactivate",
+        "Deactivate a flow (admin)",
+        "flows",
+    ),
+    (
+        "post",
+        "/flows/{flow_id}/test",
+        "Send a sample message to every action now (admin)",
+        "flows",
+    ),
+    (
+        "get",
+        "/flows/{flow_id}/executions",
+        "A flow's executions with each delivery and attempt (admin)",
+        "flows",
+    ),
     (
         "post",
         "/operations/schedule",
@@ -447,6 +491,8 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
         "/operations",
         "/operations/schedules",
         "/operations/schedules/{schedule_id}/instants",
+        "/flows",
+        "/flows/{flow_id}/executions",
         "/users",
         "/teams",
     ];
@@ -636,6 +682,8 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         ),
         ("post", "/operations/run") => schema_ref("OperationRun"),
         ("post", "/operations/schedule") => schema_ref("Schedule"),
+        ("post", "/flows") => schema_ref("Flow"),
+        ("put", "/flows/{flow_id}") => schema_ref("FlowChange"),
         ("put", "/operations/schedules/{schedule_id}") => schema_ref("ScheduleChange"),
         ("post", "/users") => object(
             json!({"username": text(), "name": text(), "email": text(), "password": text(),
@@ -692,6 +740,22 @@ fn schemas() -> Value {
     all["Schedule"] = json!({"type": "object", "required": ["name", "datastore_id", "type"],
                              "properties": props.clone()});
     all["ScheduleChange"] = json!({"type": "object", "properties": props});
+    let flow = json!({
+        "name": text(), "description": text(), "active": boolean(),
+        "trigger": {"type": "object", "required": ["type"], "properties": {
+            "type": one_of(&["operation", "anomaly", "anomaly_status"]),
+            "operation_types": {"type": "array", "items": one_of(&["sync", "profile", "scan", "export", "materialize"])},
+            "results": {"type": "array", "items": one_of(&["success", "warning", "failure", "aborted"])},
+            "statuses": texts()}},
+        "filters": {"type": "object", "properties": {
+            "datastores": {"type": "array", "items": {"type": "integer"}}, "containers": texts(), "tags": texts(),
+            "rule_types": texts(), "min_weight": {"type": "integer", "minimum": 0}, "only_new": boolean()}},
+        "actions": {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
+            "type": one_of(&["webhook", "slack", "teams"]), "url": {"type": "string", "format": "uri"},
+            "secret": {"type": "string", "minLength": 16}}}},
+    });
+    all["Flow"] = json!({"type": "object", "required": ["name", "trigger", "actions"], "properties": flow.clone()});
+    all["FlowChange"] = json!({"type": "object", "properties": flow});
     all
 }
 

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod datastores;
 mod db;
 mod error;
+pub mod flows;
 pub mod operations;
 pub mod profiles;
 pub mod schedules;

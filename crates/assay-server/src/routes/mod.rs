@@ -6,6 +6,7 @@ pub(crate) mod checks;
 pub(crate) mod connections;
 mod containers;
 pub(crate) mod datastores;
+pub(crate) mod flows;
 pub(crate) mod operations;
 mod profiles;
 pub(crate) mod schedules;
@@ -141,6 +142,17 @@ fn table() -> Routes {
         .route("/operations/run", post(operations::run))
         .route("/operations/{id}", get(operations::get_one))
         .route("/operations/abort/{id}", put(operations::abort))
+        .route("/flows", get(flows::list).post(flows::create))
+        .route(
+            "/flows/{id}",
+            get(flows::get_one)
+                .put(flows::update)
+                .delete(flows::delete_one),
+        )
+        .route("/flows/{id}/activate", post(flows::activate))
+        .route("/flows/{id}/deactivate", post(flows::deactivate))
+        .route("/flows/{id}/test", post(flows::test))
+        .route("/flows/{id}/executions", get(flows::executions))
         .route("/operations/schedule", post(schedules::create))
         .route("/operations/schedules", get(schedules::list))
         .route(

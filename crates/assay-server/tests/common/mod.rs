@@ -88,6 +88,11 @@ impl Api {
         state.ops.settings = assay_ops::Settings {
             schedule_tick: std::time::Duration::from_millis(200),
             min_schedule_interval: 1,
+            flows_tick: std::time::Duration::from_millis(100),
+            retry_base: std::time::Duration::from_millis(300),
+            public_url: "http://assay.test".into(),
+            // flows written by the fuzzer never reach beyond this machine
+            loopback_only: true,
         };
         let admin = assay_server::auth::bootstrap_admin(&state)
             .await
@@ -113,6 +118,7 @@ impl Api {
         let (stop, rx) = tokio::sync::watch::channel(false);
         assay_ops::runner::spawn(state.ops.clone(), rx.clone());
         assay_ops::scheduler::spawn(state.ops.clone(), rx.clone());
+        assay_ops::flows::spawn(state.ops.clone(), rx.clone());
         let mut rx2 = rx;
         tokio::spawn(assay_server::serve(listener, state.clone(), async move {
             let _ = rx2.wait_for(|v| *v).await;

@@ -130,9 +130,22 @@ async fn ids(api: &Api) -> Value {
         )
         .await;
     let me = api.get("/users/me").await.body;
+    let schedule = api
+        .ok(
+            "/operations/schedule",
+            json!({"name": "malformed nightly", "datastore_id": ds_id, "type": "scan", "preset": "daily"}),
+        )
+        .await;
+    let flow = api
+        .ok(
+            "/flows",
+            json!({"name": "malformed flow", "trigger": {"type": "anomaly"}, "active": false,
+                   "actions": [{"type": "webhook", "url": "http://127.0.0.1:1/never"}]}),
+        )
+        .await;
     json!({"datastore_id": ds_id, "enrichment_id": enrichment["id"], "connection_id": c["id"], "container_id": container,
            "check_id": k["id"], "user_id": me["id"], "team_id": team["id"], "anomaly_id": anomaly,
-           "operation_id": scan["id"]})
+           "operation_id": scan["id"], "schedule_id": schedule["id"], "flow_id": flow["id"]})
 }
 
 #[tokio::test]

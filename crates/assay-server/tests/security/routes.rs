@@ -392,6 +392,19 @@ pub(crate) fn cases(method: &str, template: &str, i: &Ids, a_db: &str) -> Option
         ("GET", "/operations/{operation_id}") | ("PUT", "/operations/abort/{operation_id}") => {
             each(&[i.b_op], "{operation_id}", None, NotFound)
         }
+        // flows see every datastore: an administrator's
+        ("GET" | "POST", "/flows") => vec![case(
+            template.into(),
+            Some(json!({"name": "alpha", "trigger": {"type": "anomaly"}, "actions": []})),
+            Forbidden,
+        )],
+        ("GET" | "PUT" | "DELETE", "/flows/{flow_id}")
+        | ("POST", "/flows/{flow_id}/activate")
+        | ("POST", "/flows/{flow_id}/deactivate")
+        | ("POST", "/flows/{flow_id}/test")
+        | ("GET", "/flows/{flow_id}/executions") => {
+            each(&[i.b_op], "{flow_id}", Some(json!({})), Forbidden)
+        }
         ("POST", "/operations/schedule") => vec![case(
             template.into(),
             Some(

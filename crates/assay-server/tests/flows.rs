@@ -1,0 +1,353 @@
+//! Notifications against real receivers on loopback: a scan yields one message per action with all its anomalies
+//! (a signed webhook, a Slack Block Kit message, a Teams card), `only_new` keeps repeated anomalies quiet, a
+//! receiver that refuses and then comes back gets the message once under one delivery id, one that keeps failing
+//! ends `failed` after the bounded attempts, every attempt is visible, and no URL or secret is ever shown.
+
+mod common;
+
+use assay_testkit::receiver::{Mode, Receiver};
+use serde_json::{Value, json};
+
+const SECRET: &str = "flow-signing-secret-0042";
+
+async fn setup(prefix: &str) -> (common::Api, i64, i64) {
+    let (api, ds, _) = common::checks::setup(
+        prefix,
+        "INSERT INTO sales.orders (total) VALUES (5), (-7), (-9), (50);
+         INSERT INTO sales.customers VALUES (1, NULL), (2, 'b@example.com');",
+    )
+    .await;
+    let orders = common::checks::container_id(&api, ds, "orders").await;
+    let customers = common::checks::container_id(&api, ds, "customers").await;
+    common::checks::create(&api, orders, "notNegative", &["total"], json!({})).await;
+    common::checks::create(&api, customers, "notNull", &["email"], json!({})).await;
+    (api, ds, orders)
+}
+
+async fn executions(api: &common::Api, flow: i64) -> Vec<Value> {
+    let r = api.get(&format!("/flows/{flow}/executions")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_scan_sends_one_message_per_action_with_all_its_anomalies() {
+    let (api, ds, _) = setup("flowscan").await;
+    let rx = Receiver::start().await;
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "quality alerts", "trigger": {"type": "anomaly"},
+                   "actions": [{"type": "webhook", "url": rx.url("/hook"), "secret": SECRET},
+                               {"type": "slack", "url": rx.url("/slack")},
+                               {"type": "teams", "url": rx.url("/teams")}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let flow = r.body["id"].as_i64().unwrap();
+    let quiet = api
+        .post(
+            "/flows",
+            json!({"name": "new only", "trigger": {"type": "anomaly"}, "filters": {"only_new": true},
+                   "actions": [{"type": "webhook", "url": rx.url("/new")}]}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    // nothing secret is shown
+    for body in [
+        api.get(&format!("/flows/{flow}")).await.body,
+        api.get("/flows").await.body,
+    ] {
+        let text = body.to_string();
+        assert!(
+            !text.contains(SECRET) && !text.contains(&rx.addr.to_string()),
+            "{text}"
+        );
+    }
+
+    let scan = common::checks::run(&api, ds, "scan", json!({})).await;
+    let found = scan["status"]["anomalies_identified"].as_u64().unwrap();
+    assert!(found >= 2, "{scan}");
+    let got = rx.wait_for(4, 30).await;
+    let on = |path: &str| -> Vec<_> { got.iter().filter(|r| r.path == path).collect() };
+    let (hook, slack, teams) = (on("/hook"), on("/slack"), on("/teams"));
+    assert_eq!(
+        (hook.len(), slack.len(), teams.len(), on("/new").len()),
+        (1, 1, 1, 1),
+        "{got:?}"
+    );
+    // the webhook: the versioned payload, signed over the exact body, with its delivery id
+    let h = hook[0];
+    let expected = format!("sha256={}", assay_ops::flows::sign(SECRET, &h.body));
+    assert_eq!(h.header("x-assay-signature"), Some(expected.as_str()));
+    assert_ne!(
+        Some(
+            format!(
+                "sha256={}",
+                assay_ops::flows::sign("another secret!!", &h.body)
+            )
+            .as_str()
+        ),
+        h.header("x-assay-signature")
+    );
+    let m = h.json();
+    assert_eq!(m["version"], 1);
+    assert_eq!(m["delivery_id"].as_str(), h.header("x-assay-delivery"));
+    assert_eq!(m["operation"]["id"], scan["id"]);
+    assert_eq!(m["anomalies"]["count"].as_u64(), Some(found), "{m}");
+    let rules: Vec<&str> = m["anomalies"]["top_failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["rule_type"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"notNegative") && rules.contains(&"notNull"),
+        "{m}"
+    );
+    let first = &m["anomalies"]["items"][0];
+    assert!(
+        first["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://assay.test/anomalies/"),
+        "{m}"
+    );
+    // Slack: Block Kit with the summary; Teams: an adaptive card
+    let s = slack[0].json();
+    assert_eq!(s["text"], m["summary"]);
+    assert!(s["blocks"].as_array().unwrap().len() >= 2, "{s}");
+    let t = teams[0].json();
+    assert_eq!(
+        t["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(
+        t["attachments"][0]["content"]["body"][0]["text"],
+        m["summary"]
+    );
+    // the time from the scan's end to the webhook's arrival, for the record
+    eprintln!(
+        "scan end to webhook: {} ms",
+        (chrono::Utc::now()
+            - scan["end_time"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap())
+        .num_milliseconds()
+    );
+
+    // one execution, each delivery delivered at the first attempt
+    let x = executions(&api, flow).await;
+    assert_eq!(x.len(), 1, "{x:?}");
+    let actions = x[0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 3);
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["status"] == "delivered" && a["attempts"] == 1),
+        "{x:?}"
+    );
+
+    // the same anomalies again: the flow tells again, the new-only flow does not
+    common::checks::run(&api, ds, "scan", json!({})).await;
+    rx.wait_for(7, 30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let got = rx.received();
+    assert_eq!(got.iter().filter(|r| r.path == "/hook").count(), 2);
+    assert_eq!(
+        got.iter().filter(|r| r.path == "/new").count(),
+        1,
+        "{got:?}"
+    );
+    assert_eq!(executions(&api, quiet).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_receiver_that_comes_back_gets_the_message_once_and_one_that_fails_is_reported() {
+    let (api, ds, _) = setup("flowretry").await;
+    let rx = Receiver::start().await;
+    let flow = api
+        .post(
+            "/flows",
+            json!({"name": "syncs", "trigger": {"type": "operation", "operation_types": ["sync"]},
+                   "actions": [{"type": "webhook", "url": rx.url("/hook")}]}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    rx.down().await;
+    api.sync(ds, json!({})).await;
+    // refused a few times (backoff from 0.3 s in the test servers), then the receiver is back
+    let mut refused = 0;
+    for _ in 0..100 {
+        let x = executions(&api, flow).await;
+        refused = x
+            .first()
+            .map(|x| x["actions"][0]["attempts"].as_i64().unwrap_or(0))
+            .unwrap_or(0);
+        if refused >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused >= 3, "{:?}", executions(&api, flow).await);
+    rx.up().await;
+    let got = rx.wait_for(1, 30).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(rx.received().len(), 1, "delivered once: {got:?}");
+    let x = executions(&api, flow).await;
+    let a = &x[0]["actions"][0];
+    assert_eq!(a["status"], "delivered", "{a}");
+    assert_eq!(got[0].header("x-assay-delivery"), a["delivery_id"].as_str());
+    let history = a["history"].as_array().unwrap();
+    assert_eq!(history.len() as i64, a["attempts"].as_i64().unwrap());
+    assert!(
+        history[0]["message"].as_str().unwrap().contains("refused"),
+        "{history:?}"
+    );
+    assert!(
+        !a.to_string().contains(&rx.addr.to_string()),
+        "no URL in the record: {a}"
+    );
+
+    // a receiver that keeps answering 500: failed after six attempts, each recorded with its status
+    rx.set(Mode::Fail);
+    api.sync(ds, json!({})).await;
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let x = executions(&api, flow).await;
+        last = x[0]["actions"][0].clone();
+        if last["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["status"], "failed", "{last}");
+    assert_eq!(last["attempts"], 6, "{last}");
+    assert!(
+        last["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["code"] == 500 && h["ok"] == false)
+    );
+    assert!(
+        last["last_result"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 6 attempts"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn flows_are_validated_tested_and_an_administrators() {
+    let (api, _, _) = setup("flowapi").await;
+    let rx = Receiver::start().await;
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "", "trigger": {"type": "operation", "results": ["exploded"]},
+                   "actions": [{"type": "webhook", "url": "ftp://x", "secret": "short"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "trigger.results",
+            "actions[0].url",
+            "actions[0].secret"
+        ]
+    );
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "x", "trigger": {"type": "sometimes"}, "actions": []}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    let flow = api
+        .post(
+            "/flows",
+            json!({"name": "tested", "trigger": {"type": "anomaly"},
+                   "actions": [{"type": "slack", "url": rx.url("/slack")},
+                               {"type": "webhook", "url": "http://127.0.0.1:1/never"}]}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let r = api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["results"][0]["ok"], true, "{}", r.body);
+    assert_eq!(r.body["results"][1]["ok"], false, "{}", r.body);
+    let got = rx.wait_for(1, 10).await;
+    assert!(
+        got[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Test message")
+    );
+    // an update without URLs keeps them; deactivation stops the flow
+    let r = api
+        .put(
+            &format!("/flows/{flow}"),
+            json!({"actions": [{"type": "slack"}, {"type": "webhook"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    assert_eq!(
+        r.body["results"][0]["ok"], true,
+        "the stored URL was kept: {}",
+        r.body
+    );
+    let r = api
+        .post(&format!("/flows/{flow}/deactivate"), json!({}))
+        .await;
+    assert_eq!(r.body["active"], false);
+
+    // a member may not read or write flows
+    api.ok(
+        "/users",
+        json!({"username": "mo", "password": "mo-password-1", "role": "Member"}),
+    )
+    .await;
+    let token = api
+        .ok(
+            "/auth/login",
+            json!({"username": "mo", "password": "mo-password-1"}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (m, p) in [
+        ("GET", "/flows".to_string()),
+        ("GET", format!("/flows/{flow}")),
+        ("POST", format!("/flows/{flow}/test")),
+    ] {
+        let r = api.call_as(Some(&token), m, &p, Some(json!({}))).await;
+        assert_eq!(r.status, 403, "{m} {p}: {}", r.body);
+    }
+    assert_eq!(
+        api.call("DELETE", &format!("/flows/{flow}"), None)
+            .await
+            .status,
+        204
+    );
+}
