@@ -351,3 +351,71 @@ async fn flows_are_validated_tested_and_an_administrators() {
         204
     );
 }
+
+#[tokio::test]
+async fn status_changes_of_one_request_are_one_message() {
+    let (api, ds, _) = setup("flowstatus").await;
+    let rx = Receiver::start().await;
+    common::checks::run(&api, ds, "scan", json!({})).await;
+    let flow = api
+        .post(
+            "/flows",
+            json!({"name": "triage", "trigger": {"type": "anomaly_status", "statuses": ["Acknowledged"]},
+                   "actions": [{"type": "webhook", "url": rx.url("/triage")}]}),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let all = api.get(&format!("/anomalies?datastore={ds}")).await.body;
+    let ids: Vec<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_i64())
+        .collect();
+    assert!(ids.len() >= 2, "{all}");
+    let body: Vec<Value> = ids
+        .iter()
+        .map(|i| json!({"id": i, "status": "Acknowledged"}))
+        .collect();
+    let r = api.call("PATCH", "/anomalies", Some(json!(body))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let got = rx.wait_for(1, 20).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "one message for one request: {got:?}"
+    );
+    let m = got[0].json();
+    assert_eq!(m["event"], "anomaly_status_changed");
+    assert_eq!(m["changes"].as_array().unwrap().len(), ids.len(), "{m}");
+    assert!(
+        m["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["to"] == "Acknowledged" && c["from"] == "Active")
+    );
+    // a change to a status the flow does not watch says nothing
+    let r = api
+        .call(
+            "PATCH",
+            "/anomalies",
+            Some(json!([{"id": ids[0], "description": "looked at"}])),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/anomalies/{}?archive=true&status=Resolved", ids[0]),
+            None,
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(rx.received().len(), 1);
+    assert_eq!(executions(&api, flow).await.len(), 1);
+}

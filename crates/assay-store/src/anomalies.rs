@@ -104,6 +104,15 @@ pub struct AnomalyRecord {
     pub is_new: bool,
 }
 
+/// The fields of an anomaly a user may change (`None`: unchanged).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnomalyChange<'a> {
+    pub status: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub tags: Option<&'a [String]>,
+    pub assignees: Option<&'a [i64]>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AnomalyFilter {
     pub datastore: Option<i64>,
@@ -486,25 +495,46 @@ impl Store {
         tags: Option<&[String]>,
         assignees: Option<&[i64]>,
     ) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let n = c
-            .exec(
-                "UPDATE anomalies SET status = coalesce($2, status), \
-                   archived_at = CASE WHEN $2::text IS NULL THEN archived_at ELSE NULL END, \
-                   description = coalesce($3, description), tags = coalesce($4, tags), \
-                   assignee_ids = coalesce($5, assignee_ids), updated = now() WHERE id = $1",
-                &[
-                    &id,
-                    &status,
-                    &description,
-                    &tags.map(|t| json!(t)),
-                    &assignees.map(|a| json!(a)),
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+        self.update_anomalies(&[(
+            id,
+            AnomalyChange {
+                status,
+                description,
+                tags,
+                assignees,
+            },
+        )])
+        .await
+    }
+
+    /// Changes several anomalies in one transaction (all or none; one notification for their status changes).
+    pub async fn update_anomalies(
+        &self,
+        changes: &[(i64, AnomalyChange<'_>)],
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for (id, ch) in changes {
+            let n = tx
+                .exec(
+                    "UPDATE anomalies SET status = coalesce($2, status), \
+                       archived_at = CASE WHEN $2::text IS NULL THEN archived_at ELSE NULL END, \
+                       description = coalesce($3, description), tags = coalesce($4, tags), \
+                       assignee_ids = coalesce($5, assignee_ids), updated = now() WHERE id = $1",
+                    &[
+                        id,
+                        &ch.status,
+                        &ch.description,
+                        &ch.tags.map(|t| json!(t)),
+                        &ch.assignees.map(|a| json!(a)),
+                    ],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+            }
         }
+        tx.commit().await?;
         Ok(())
     }
 

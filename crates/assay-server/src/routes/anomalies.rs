@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::views;
 use assay_core::FieldError;
-use assay_store::anomalies::{ARCHIVED, AnomalyFilter, AnomalyRecord, OPEN};
+use assay_store::anomalies::{ARCHIVED, AnomalyChange, AnomalyFilter, AnomalyRecord, OPEN};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -288,17 +288,22 @@ pub async fn update_many(
         s.store.anomaly(aid, &u.viewer()).await?;
         plan.push((aid, change_of(item, &format!("[{i}]."))?));
     }
-    for (aid, c) in plan {
-        s.store
-            .update_anomaly(
-                aid,
-                c.status.as_deref(),
-                c.description.as_deref(),
-                c.tags.as_deref(),
-                c.assignees.as_deref(),
+    let changes: Vec<(i64, AnomalyChange)> = plan
+        .iter()
+        .map(|(aid, c)| {
+            (
+                *aid,
+                AnomalyChange {
+                    status: c.status.as_deref(),
+                    description: c.description.as_deref(),
+                    tags: c.tags.as_deref(),
+                    assignees: c.assignees.as_deref(),
+                },
             )
-            .await?;
-    }
+        })
+        .collect();
+    // one transaction: all or none, and one notification for the status changes
+    s.store.update_anomalies(&changes).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
