@@ -55,6 +55,9 @@ enum Command {
     /// Operations: sync, profile, scan, materialize, export, list, get, abort
     #[command(subcommand)]
     Operations(commands::operations::OperationsCmd),
+    /// Flows: notifications to webhooks, Slack and Teams
+    #[command(subcommand)]
+    Flows(commands::flows::FlowsCmd),
     /// Schedules: operations that run by themselves
     #[command(subcommand)]
     Schedules(commands::schedules::SchedulesCmd),
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
             Command::Anomalies(c) => commands::anomalies::run(c).await,
             Command::Tags(c) => commands::tags::run(c).await,
             Command::Schedules(c) => commands::schedules::run(c).await,
+            Command::Flows(c) => commands::flows::run(c).await,
             Command::Config(c) => commands::config::run(c).await,
         }
     });

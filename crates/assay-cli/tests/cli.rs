@@ -522,6 +522,71 @@ async fn seed_cli_flow_against_a_server_with_an_external_metadata_store() {
     ))
     .unwrap();
     assert_eq!(listed, json!([]));
+    // flows: written in a file whose URL and secret come from the environment, tested, executed on a sync
+    let rx = assay_testkit::Receiver::start().await;
+    let file = tmp("cli-flow").join("flow.yaml");
+    std::fs::write(
+        &file,
+        "name: cli alerts\ntrigger:\n  type: operation\n  operation_types: [sync]\nactions:\n  \
+         - type: webhook\n    url: ${CLI_HOOK_URL}\n    secret: ${CLI_HOOK_SECRET}\n",
+    )
+    .unwrap();
+    let flow_secret = "cli-flow-signing-secret-77";
+    let out = Command::new(BIN)
+        .args(["flows", "create", "--file", file.to_str().unwrap()])
+        .env("ASSAY_CONFIG_HOME", &home)
+        .env("CLI_HOOK_URL", rx.url("/cli"))
+        .env("CLI_HOOK_SECRET", flow_secret)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fid = text
+        .strip_prefix("Created flow ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    let shown = ok(&home, &["flows", "get", "--id", &fid]);
+    assert!(
+        shown.contains("cli alerts")
+            && !shown.contains(flow_secret)
+            && !shown.contains(&rx.addr.to_string()),
+        "{shown}"
+    );
+    assert!(ok(&home, &["flows", "test", "--id", &fid]).contains("delivered"));
+    let got = rx.wait_for(1, 10).await;
+    assert_eq!(
+        got[0].header("x-assay-signature"),
+        Some(
+            format!(
+                "sha256={}",
+                assay_ops::flows::sign(flow_secret, &got[0].body)
+            )
+            .as_str()
+        )
+    );
+    ok(&home, &["operations", "sync", "--datastore-id", &src]);
+    rx.wait_for(2, 20).await;
+    let mut listed = String::new();
+    for _ in 0..50 {
+        listed = ok(&home, &["flows", "executions", "--id", &fid]);
+        if listed.contains("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        listed.contains("webhook") && listed.contains("delivered"),
+        "{listed}"
+    );
+    assert!(ok(&home, &["flows", "deactivate", "--id", &fid]).contains("deactivated"));
+    ok(&home, &["flows", "delete", "--id", &fid]);
+    assert!(!ok(&home, &["flows", "list"]).contains("cli alerts"));
+
     // the source's operations, each of them, and no other datastore's
     let out = ok(&home, &["operations", "list", "--datastore-id", &src]);
     let ops = table_rows(&out, "ID  TYPE  DATASTORE  RESULT");

@@ -371,7 +371,7 @@ async fn import_schedules(
 }
 
 /// Replaces `${VAR}` with the environment variable (an error naming it when unset).
-fn from_env(text: &str) -> Result<String> {
+pub(super) fn from_env(text: &str) -> Result<String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connections;
 pub mod containers;
 pub mod datastores;
+pub mod flows;
 pub mod operations;
 pub mod schedules;
 pub mod tags;
