@@ -69,6 +69,44 @@ pub enum Action {
         #[serde(default)]
         url: String,
     },
+    /// An e-mail (plain text and HTML) through an SMTP server.
+    Email {
+        #[serde(default)]
+        to: Vec<String>,
+        #[serde(default)]
+        smtp: Smtp,
+    },
+}
+
+/// The SMTP server an e-mail action sends through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (the default: the server must offer STARTTLS), `tls` (TLS from the start) or `none`.
+    pub security: String,
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The sender address.
+    pub from: String,
+    /// A CA certificate (PEM) the server's certificate may chain to, besides the public roots.
+    pub ca_certificate: Option<String>,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: None,
+            password: None,
+            from: String::new(),
+            ca_certificate: None,
+        }
+    }
 }
 
 impl Action {
@@ -77,12 +115,31 @@ impl Action {
             Action::Webhook { .. } => "webhook",
             Action::Slack { .. } => "slack",
             Action::Teams { .. } => "teams",
+            Action::Email { .. } => "email",
         }
     }
 
-    pub fn url(&self) -> &str {
+    /// The URL an HTTP action posts to (`None` for e-mail).
+    pub fn url(&self) -> Option<&str> {
         match self {
-            Action::Webhook { url, .. } | Action::Slack { url } | Action::Teams { url } => url,
+            Action::Webhook { url, .. } | Action::Slack { url } | Action::Teams { url } => {
+                Some(url)
+            }
+            Action::Email { .. } => None,
+        }
+    }
+
+    /// The host a message leaves for: the URL's, or the SMTP server's.
+    pub fn host(&self) -> &str {
+        match self {
+            Action::Email { smtp, .. } => &smtp.host,
+            other => {
+                let url = other.url().unwrap_or_default();
+                let rest = url.split("://").nth(1).unwrap_or("");
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                let host = authority.rsplit('@').next().unwrap_or("");
+                host.rsplit_once(':').map_or(host, |(h, _)| h)
+            }
         }
     }
 
@@ -93,6 +150,14 @@ impl Action {
                 json!({"type": "webhook", "signed": secret.is_some()}),
                 json!({"url": url, "secret": secret}),
             ),
+            Action::Email { to, smtp } => {
+                let mut shown = smtp.clone();
+                shown.password = None;
+                (
+                    json!({"type": "email", "to": to, "smtp": shown, "password_set": smtp.password.is_some()}),
+                    json!({"password": smtp.password}),
+                )
+            }
             other => (json!({"type": other.kind()}), json!({"url": other.url()})),
         }
     }
@@ -100,12 +165,17 @@ impl Action {
     /// Joins an action's clear part with its secrets again.
     pub fn join(clear: &Value, secrets: &Value) -> Option<Action> {
         let mut v = clear.clone();
-        v["url"] = secrets["url"].clone();
+        if clear["type"] == "email" {
+            v["smtp"]["password"] = secrets["password"].clone();
+        } else {
+            v["url"] = secrets["url"].clone();
+        }
         if clear["type"] == "webhook" {
             v["secret"] = secrets["secret"].clone();
         }
         if let Some(m) = v.as_object_mut() {
             m.remove("signed");
+            m.remove("password_set");
         }
         serde_json::from_value(v).ok()
     }
@@ -188,7 +258,11 @@ impl FlowSpec {
             ));
         }
         for (i, a) in self.actions.iter().enumerate() {
-            let url = a.url().trim();
+            if let Action::Email { to, smtp } = a {
+                email_errors(i, to, smtp, &mut errors);
+                continue;
+            }
+            let url = a.url().unwrap_or_default().trim();
             let reference = url.contains("${");
             if !(url.starts_with("https://") || url.starts_with("http://") || reference) {
                 errors.push(FieldError::new(
@@ -208,6 +282,50 @@ impl FlowSpec {
             }
         }
         errors
+    }
+}
+
+/// What is wrong with an e-mail action.
+fn email_errors(i: usize, to: &[String], smtp: &Smtp, errors: &mut Vec<FieldError>) {
+    let address = |a: &str| {
+        let (local, domain) = a.trim().rsplit_once('@').unwrap_or(("", ""));
+        !local.is_empty() && domain.contains('.') || domain == "localhost"
+    };
+    if to.is_empty() {
+        errors.push(FieldError::new(
+            format!("actions[{i}].to"),
+            "is required: the addresses that receive the e-mail",
+        ));
+    }
+    for a in to.iter().filter(|a| !address(a)) {
+        errors.push(FieldError::new(
+            format!("actions[{i}].to"),
+            format!("'{a}' is not an e-mail address"),
+        ));
+    }
+    if smtp.host.trim().is_empty() {
+        errors.push(FieldError::new(
+            format!("actions[{i}].smtp.host"),
+            "is required: the SMTP server that sends the e-mail",
+        ));
+    }
+    if !address(&smtp.from) {
+        errors.push(FieldError::new(
+            format!("actions[{i}].smtp.from"),
+            "must be the sender's e-mail address",
+        ));
+    }
+    if !["starttls", "tls", "none"].contains(&smtp.security.as_str()) {
+        errors.push(FieldError::new(
+            format!("actions[{i}].smtp.security"),
+            format!("'{}' is not starttls, tls or none", smtp.security),
+        ));
+    }
+    if smtp.password.is_some() && smtp.username.is_none() {
+        errors.push(FieldError::new(
+            format!("actions[{i}].smtp.username"),
+            "is required with a password",
+        ));
     }
 }
 
@@ -253,5 +371,39 @@ mod tests {
         };
         let (clear, secrets) = t.secrets();
         assert_eq!(Action::join(&clear, &secrets), Some(t));
+        let e = Action::Email {
+            to: vec!["dq@example.com".into()],
+            smtp: Smtp {
+                host: "smtp.example.com".into(),
+                username: Some("mailer".into()),
+                password: Some("smtp-pass-9".into()),
+                from: "assay@example.com".into(),
+                ..Smtp::default()
+            },
+        };
+        let (clear, secrets) = e.secrets();
+        assert!(!clear.to_string().contains("smtp-pass-9"), "{clear}");
+        assert_eq!(clear["password_set"], true);
+        assert_eq!(Action::join(&clear, &secrets), Some(e));
+    }
+
+    #[test]
+    fn e_mail_actions_name_what_is_missing() {
+        let f: FlowSpec = serde_json::from_value(json!({
+            "name": "mail", "trigger": {"type": "anomaly"},
+            "actions": [{"type": "email", "to": ["nobody"], "smtp": {"security": "ssl3", "password": "p"}}]
+        }))
+        .unwrap();
+        let fields: Vec<String> = f.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "actions[0].to",
+                "actions[0].smtp.host",
+                "actions[0].smtp.from",
+                "actions[0].smtp.security",
+                "actions[0].smtp.username"
+            ]
+        );
     }
 }

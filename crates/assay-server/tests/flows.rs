@@ -419,3 +419,89 @@ async fn status_changes_of_one_request_are_one_message() {
     assert_eq!(rx.received().len(), 1);
     assert_eq!(executions(&api, flow).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_scan_is_one_e_mail_over_starttls_with_text_and_html() {
+    let (api, ds, _) = setup("flowmail").await;
+    let smtp = assay_testkit::TestSmtp::start("mailer", "smtp-password-31");
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "mail the team", "trigger": {"type": "anomaly"},
+                   "actions": [{"type": "email", "to": ["dq-team@example.com", "lead@example.com"],
+                                "smtp": {"host": "127.0.0.1", "port": smtp.port, "from": "assay@example.com",
+                                         "username": "mailer", "password": "smtp-password-31",
+                                         "ca_certificate": smtp.ca_pem}}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let flow = r.body["id"].as_i64().unwrap();
+    assert!(
+        !r.body.to_string().contains("smtp-password-31"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["actions"][0]["password_set"], true);
+    let scan = common::checks::run(&api, ds, "scan", json!({})).await;
+    for _ in 0..100 {
+        if !smtp.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{:?}", executions(&api, flow).await);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 1, "one e-mail for the scan");
+    let m = &mails[0];
+    assert!(m.contains("From: assay@example.com"), "{m}");
+    assert!(
+        m.contains("dq-team@example.com") && m.contains("lead@example.com"),
+        "{m}"
+    );
+    assert!(m.contains("Subject: [Assay] scan of flowmail ended"), "{m}");
+    assert!(
+        m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"),
+        "{m}"
+    );
+    assert!(
+        m.contains("notNegative") && m.contains("http://assay.test/anomalies/"),
+        "{m}"
+    );
+    // the server required STARTTLS before it took the message, so the e-mail crossed TLS
+    let x = executions(&api, flow).await;
+    let a = &x[0]["actions"][0];
+    assert_eq!(
+        (a["status"].clone(), a["history"][0]["code"].clone()),
+        (json!("delivered"), json!(250)),
+        "{a}"
+    );
+    assert_eq!(scan["result"], "success");
+
+    // without the test CA the server's certificate is refused, and the attempt says so
+    let r = api
+        .put(
+            &format!("/flows/{flow}"),
+            json!({"actions": [{"type": "email", "to": ["dq-team@example.com"],
+                                "smtp": {"host": "127.0.0.1", "port": smtp.port, "from": "assay@example.com",
+                                         "username": "mailer"}}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["actions"][0]["password_set"], true,
+        "the password was kept"
+    );
+    let r = api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    assert_eq!(r.body["results"][0]["ok"], false, "{}", r.body);
+    assert!(
+        r.body["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.to_string().contains("smtp-password-31"));
+    assert_eq!(smtp.messages().len(), 1);
+}

@@ -1,16 +1,18 @@
 //! Test-only helpers: a throwaway PostgreSQL cluster (scram-sha-256, TLS with a test CA, a pg_hba with a reject
 //! line, a no-entry case and an SSL-only role, `track_commit_timestamp = on`) and an OpenBao dev server with
 //! userpass and AppRole logins, one of each per test binary, stopped when the binary exits; and a webhook
-//! receiver that records requests and can fail, hang or refuse.
+//! receiver that records requests and can fail, hang or refuse; and an SMTP server (aiosmtpd) requiring STARTTLS.
 
 pub mod bao;
 pub mod pg;
 pub mod receiver;
+pub mod smtp;
 
 pub use assay_store::cluster::free_port;
 pub use bao::TestBao;
 pub use pg::TestPg;
 pub use receiver::Receiver;
+pub use smtp::TestSmtp;
 
 use std::sync::Mutex;
 

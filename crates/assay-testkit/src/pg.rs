@@ -160,7 +160,7 @@ impl TestPg {
 
 /// A CA and a server certificate for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf); not
 /// for [`UNCERTIFIED_HOST`].
-fn make_certificates(dir: &std::path::Path) -> Result<(), String> {
+pub(crate) fn make_certificates(dir: &std::path::Path) -> Result<(), String> {
     let run = |args: &[&str]| -> Result<(), String> {
         let out = Command::new("openssl")
             .args(args)

@@ -22,12 +22,8 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
         .collect()
 }
 
-/// Whether a URL's host is on this machine (`localhost` or 127.0.0.0/8), read from the URL without resolving it.
-fn loopback(url: &str) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or("");
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+/// Whether a host is this machine (`localhost` or 127.0.0.0/8), without resolving it.
+fn loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .parse::<std::net::Ipv4Addr>()
@@ -43,11 +39,14 @@ pub async fn send(
     delivery_id: &str,
     loopback_only: bool,
 ) -> Result<u16, (Option<u16>, String)> {
-    if loopback_only && !loopback(action.url()) {
+    if loopback_only && !loopback(action.host()) {
         return Err((
             None,
             "this server delivers only to loopback addresses (its settings say so)".into(),
         ));
+    }
+    if let Action::Email { to, smtp } = action {
+        return super::email::send(to, smtp, body, delivery_id).await;
     }
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let client = reqwest::Client::builder()
@@ -56,7 +55,7 @@ pub async fn send(
         .build()
         .map_err(|e| (None, format!("cannot build the HTTP client: {e}")))?;
     let mut req = client
-        .post(action.url())
+        .post(action.url().unwrap_or_default())
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("Assay/", env!("CARGO_PKG_VERSION")))
         .header("X-Assay-Delivery", delivery_id)
@@ -125,11 +124,14 @@ pub(super) async fn attempt(ctx: &Context, d: Delivery) -> Result<(), StoreError
                 .await
         }
         Err((code, why)) => {
-            let next = retry(failed);
+            // an SMTP server's permanent refusal (5xx) does not change with time
+            let permanent = d.action_type == "email" && code.is_some_and(|c| c >= 500);
+            let next = if permanent { None } else { retry(failed) };
             tracing::warn!(delivery_id = %id, action = d.action_type, attempt = failed, reason = %why,
                            final_attempt = next.is_none(), "NotificationFailed");
             let note = match next {
                 Some(s) => format!("{why}; retrying in {s:.1} s"),
+                None if permanent => format!("{why}; a permanent refusal, not retried"),
                 None => format!("{why}; gave up after {failed} attempts"),
             };
             ctx.store
@@ -143,12 +145,17 @@ pub(super) async fn attempt(ctx: &Context, d: Delivery) -> Result<(), StoreError
 mod tests {
     #[test]
     fn loopback_hosts_are_read_from_the_url_alone() {
+        let host = |url: &str| {
+            assay_core::flow::Action::Slack { url: url.into() }
+                .host()
+                .to_string()
+        };
         for url in [
             "http://127.0.0.1:9/x",
             "http://localhost/x",
             "https://u:p@127.0.0.2:8443/x?y",
         ] {
-            assert!(super::loopback(url), "{url}");
+            assert!(super::loopback(&host(url)), "{url}");
         }
         for url in [
             "http://example.com/x",
@@ -156,7 +163,7 @@ mod tests {
             "http://127.0.0.1.example.com/x",
             "ftp",
         ] {
-            assert!(!super::loopback(url), "{url}");
+            assert!(!super::loopback(&host(url)), "{url}");
         }
     }
 }

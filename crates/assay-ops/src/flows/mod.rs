@@ -6,6 +6,7 @@
 //! delivery id.
 
 mod deliver;
+mod email;
 mod matching;
 pub mod message;
 

@@ -50,7 +50,7 @@ fn read(map: Map<String, Value>, base: Option<&FlowRecord>) -> Result<FlowSpec, 
     let mut spec: FlowSpec = serde_json::from_value(v).map_err(|e| {
         ApiError::fields(vec![FieldError::new(
             "flow",
-            format!("{e}; a flow has name, trigger {{type: operation|anomaly|anomaly_status}}, filters and actions [{{type: webhook|slack|teams, url}}]"),
+            format!("{e}; a flow has name, trigger {{type: operation|anomaly|anomaly_status}}, filters and actions [{{type: webhook|slack|teams, url}} or {{type: email, to, smtp}}]"),
         )])
     })?;
     if let Some(b) = base {
@@ -68,7 +68,12 @@ fn read(map: Map<String, Value>, base: Option<&FlowRecord>) -> Result<FlowSpec, 
                     }
                 }
                 (Action::Slack { url } | Action::Teams { url }, old) if url.is_empty() => {
-                    *url = old.url().to_string();
+                    *url = old.url().unwrap_or_default().to_string();
+                }
+                (Action::Email { smtp, .. }, Action::Email { smtp: o, .. })
+                    if smtp.password.is_none() =>
+                {
+                    smtp.password = o.password.clone();
                 }
                 _ => {}
             }
