@@ -8,6 +8,7 @@ mod check;
 mod checkform;
 mod datastores;
 mod details;
+mod flows;
 mod form;
 mod link;
 mod login;
@@ -34,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/static/{file}", get(asset))
         .route("/datastores", get(datastores::sources))
         .route("/enrichment", get(datastores::enrichments))
+        .route("/flows", get(flows::list))
+        .route("/flows/new", get(flows::new).post(flows::create))
+        .route("/flows/{id}", get(flows::page))
+        .route("/flows/{id}/edit", get(flows::edit).post(flows::update))
+        .route("/flows/{id}/{action}", post(flows::change))
         .route("/datastores/new", get(add::form).post(add::submit))
         .route("/datastores/new/test", post(add::test))
         .route("/datastores/{id}", get(details::overview))

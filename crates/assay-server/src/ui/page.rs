@@ -12,7 +12,7 @@ pub struct Shell {
     pub username: String,
     pub role: String,
     pub teams: String,
-    /// Which top-level section is current: `sources` or `enrichment`.
+    /// Which top-level section is current: `sources`, `enrichment` or `flows`.
     pub section: &'static str,
 }
 

@@ -307,3 +307,111 @@ async fn schedules_are_written_with_a_preview_and_listed_in_activity() {
     assert_eq!(status, 303);
     assert_eq!(api.get("/operations/schedules").await.body["total"], 0);
 }
+
+#[tokio::test]
+async fn flows_are_written_tested_and_edited_in_the_ui_by_administrators() {
+    let (api, ds, _) = common::checks::setup("uiflows", "SELECT 1").await;
+    let rx = assay_testkit::Receiver::start().await;
+    let ada = admin(&api, "ada").await;
+    let (status, body, _) = page(&api, Some(&ada), "/flows").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#"href="/flows" aria-current="page">Flows</a>"#),
+        "{body}"
+    );
+    // a wrong URL is refused next to its input, what was typed kept
+    let ds_s = ds.to_string();
+    let (status, body, _) = post_form(
+        &api,
+        &ada,
+        "/flows/new",
+        &[
+            ("name", "alerts"),
+            ("trigger", "anomaly"),
+            ("datastores", &ds_s),
+            ("action", "webhook"),
+            ("url", "ftp://nowhere"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains(r#"id="err-url""#) && body.contains(r#"value="alerts""#),
+        "{body}"
+    );
+    // saved: its page, with nothing secret shown
+    let hook = rx.url("/ui");
+    let (status, _, location) = post_form(
+        &api,
+        &ada,
+        "/flows/new",
+        &[
+            ("name", "alerts"),
+            ("trigger", "operation"),
+            ("operation_types", "sync"),
+            ("results", "failure"),
+            ("datastores", &ds_s),
+            ("action", "webhook"),
+            ("url", &hook),
+            ("secret", "ui-flow-signing-secret-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let at = location.unwrap();
+    let (_, body, _) = page(&api, Some(&ada), &at).await;
+    assert!(body.contains("sync ends (failure)"), "{body}");
+    assert!(
+        !body.contains(&rx.addr.to_string()) && !body.contains("ui-flow-signing-secret-1"),
+        "{body}"
+    );
+    let id = at.trim_start_matches("/flows/").to_string();
+    let stored = api.get(&format!("/flows/{id}")).await.body;
+    assert_eq!(stored["filters"]["datastores"], json!([ds]), "{stored}");
+    // Test sends a sample, signed, and the page says what the receiver answered
+    let (status, _, location) = post_form(&api, &ada, &format!("/flows/{id}/test"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, body, _) = page(&api, Some(&ada), &location.unwrap()).await;
+    assert!(body.contains("delivered (HTTP 200)"), "{body}");
+    let got = rx.wait_for(1, 10).await;
+    assert!(got[0].header("x-assay-signature").is_some());
+    // editing without the URL and secret keeps them
+    let (status, _, _) = post_form(
+        &api,
+        &ada,
+        &format!("/flows/{id}/edit"),
+        &[
+            ("name", "alerts renamed"),
+            ("trigger", "anomaly"),
+            ("action", "webhook"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    post_form(&api, &ada, &format!("/flows/{id}/test"), &[]).await;
+    let got = rx.wait_for(2, 10).await;
+    assert!(
+        got[1].header("x-assay-signature").is_some(),
+        "the secret was kept"
+    );
+    assert_eq!(
+        api.get(&format!("/flows/{id}")).await.body["name"],
+        "alerts renamed"
+    );
+    // deactivate, delete
+    post_form(&api, &ada, &format!("/flows/{id}/deactivate"), &[]).await;
+    assert_eq!(api.get(&format!("/flows/{id}")).await.body["active"], false);
+    post_form(&api, &ada, &format!("/flows/{id}/delete"), &[]).await;
+    assert_eq!(api.get(&format!("/flows/{id}")).await.status, 404);
+    // a member sees no Flows link and may not open the pages
+    api.ok(
+        "/users",
+        json!({"username": "mem", "password": "member-password", "role": "Member"}),
+    )
+    .await;
+    let mem = super::sign_in(&api, "mem", "member-password").await;
+    let (_, body, _) = page(&api, Some(&mem), "/datastores").await;
+    assert!(!body.contains(r#"href="/flows""#), "{body}");
+    let (status, _, _) = page(&api, Some(&mem), "/flows").await;
+    assert_eq!(status, 403);
+}
