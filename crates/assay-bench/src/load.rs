@@ -42,7 +42,7 @@ const MIX: [&str; 8] = [
 
 /// An HTTP client of the in-process server, authenticated as the bootstrap admin.
 #[derive(Clone)]
-struct Http {
+pub(super) struct Http {
     root: String,
     token: String,
     client: reqwest::Client,
@@ -109,7 +109,7 @@ impl Http {
         Ok(a.body)
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+    pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value> {
         self.ok(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -147,13 +147,13 @@ impl Http {
 }
 
 /// The server: store, state, runner and listener in this process; stopped when dropped.
-struct Server {
-    http: Http,
-    state: assay_server::AppState,
+pub(super) struct Server {
+    pub(super) http: Http,
+    pub(super) state: assay_server::AppState,
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
-async fn start_server(meta_conninfo: &str) -> Result<Server> {
+pub(super) async fn start_server(meta_conninfo: &str) -> Result<Server> {
     let key: [u8; 32] = {
         let mut k = [0u8; 32];
         let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
@@ -192,7 +192,7 @@ async fn start_server(meta_conninfo: &str) -> Result<Server> {
 }
 
 /// `key=value` connection string for `database` with the credentials of `url`.
-fn conninfo(url: &str, database: &str) -> Result<String> {
+pub(super) fn conninfo(url: &str, database: &str) -> Result<String> {
     let p = super::params_of(url)?;
     let q = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
     Ok(format!(

@@ -7,6 +7,7 @@
 
 mod fold;
 mod load;
+mod notify;
 mod scan;
 
 use anyhow::{Context, Result};
@@ -96,6 +97,17 @@ enum Cmd {
         think_ms: u64,
         #[arg(long)]
         url: Option<String>,
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The flows dispatcher's throughput: operations ended at once, a signed webhook each, to a local receiver
+    Notify {
+        #[arg(long, default_value_t = 1000)]
+        deliveries: usize,
+        /// An existing server (postgresql://...); default: a throwaway cluster
+        #[arg(long)]
+        url: Option<String>,
+        /// Keep the throwaway cluster's directory
         #[arg(long)]
         keep: bool,
     },
@@ -684,6 +696,14 @@ async fn main() -> Result<()> {
                 None => throwaway(keep, |u| async move { load::run(&u, &o).await }).await,
             }
         }
+        Cmd::Notify {
+            deliveries,
+            url,
+            keep,
+        } => match url {
+            Some(u) => notify::run(&u, deliveries).await,
+            None => throwaway(keep, |u| async move { notify::run(&u, deliveries).await }).await,
+        },
         Cmd::ScanOnce {
             host,
             port,

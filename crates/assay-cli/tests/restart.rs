@@ -497,3 +497,64 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
     }
     server.stop();
 }
+
+/// A server SIGKILLed while a receiver holds its delivery: after a restart the delivery is tried again once its
+/// lease passes, under the same delivery id, and the receiver has the message.
+#[tokio::test]
+async fn a_delivery_cut_off_by_a_kill_is_delivered_after_restart() {
+    use assay_testkit::receiver::{Mode, Receiver};
+    let pg = TestPg::shared();
+    let meta_db = pg.create_database("restartflow").await;
+    let (db, reader) = slow_source(pg, 0).await;
+    let data = tmp("restart-flow-data");
+    let url = pg.superuser_url(&meta_db);
+    let args = [
+        "--metadata-url",
+        url.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let rx = Receiver::start().await;
+    rx.set(Mode::Hang);
+    let mut server = Server::start(&args);
+    let token = server.token.clone().expect("first start prints a token");
+    let http = Http::new(&format!("{}/api", server.url), &token);
+    let ds = datastore(&http, pg, &db, &reader).await;
+    let flow = http
+        .ok(
+            "/flows",
+            json!({"name": "syncs", "trigger": {"type": "operation", "operation_types": ["sync"]},
+                   "actions": [{"type": "webhook", "url": rx.url("/hook")}]}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let sync = http.queue(ds, "sync").await;
+    http.wait(sync).await;
+    // the receiver has the request and is holding it: kill the server mid-delivery
+    let first = rx.wait_for(1, 30).await;
+    server.sigkill();
+    drop(server);
+    rx.set(Mode::Ok);
+    let server = Server::start(&args);
+    let http = Http::new(&format!("{}/api", server.url), &token);
+    let got = rx.wait_for(2, 60).await;
+    let id = first[0].header("x-assay-delivery").unwrap();
+    assert_eq!(
+        got[1].header("x-assay-delivery"),
+        Some(id),
+        "the same delivery, retried"
+    );
+    until(20, "the retried delivery is recorded", || async {
+        let (_, x) = http.get(&format!("/flows/{flow}/executions")).await;
+        x["items"][0]["actions"][0]["status"] == "delivered"
+    })
+    .await;
+    let (_, x) = http.get(&format!("/flows/{flow}/executions")).await;
+    let status = &x["items"][0]["actions"][0];
+    assert_eq!(status["delivery_id"].as_str(), Some(id), "{status}");
+    assert_eq!(
+        status["attempts"], 1,
+        "the cut-off attempt left no record: {status}"
+    );
+}
