@@ -33,6 +33,8 @@ pub struct Context {
     pub store: Store,
     pub resolver: Resolver,
     pub wake_runner: Arc<tokio::sync::Notify>,
+    /// Rung when this server ended an operation, so its notifications leave without waiting for a tick.
+    pub wake_flows: Arc<tokio::sync::Notify>,
     pub settings: Settings,
 }
 
@@ -72,6 +74,7 @@ impl Context {
             store,
             resolver,
             wake_runner: Arc::new(tokio::sync::Notify::new()),
+            wake_flows: Arc::new(tokio::sync::Notify::new()),
             settings: Settings::default(),
         }
     }

@@ -138,6 +138,8 @@ async fn run(ctx: &Context, op: OperationRecord) {
         ),
     };
     record_end(ctx, op.id, &ending).await;
+    // the end's notification event committed with it
+    ctx.wake_flows.notify_one();
     // the lock goes with the heartbeat task, once the end is recorded
     beat.abort();
     tracing::info!(

@@ -505,3 +505,28 @@ async fn a_scan_is_one_e_mail_over_starttls_with_text_and_html() {
     assert!(!r.body.to_string().contains("smtp-password-31"));
     assert_eq!(smtp.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn an_operation_end_wakes_the_dispatcher_instead_of_waiting_for_its_tick() {
+    let pg = assay_testkit::TestPg::shared();
+    let db = pg.create_database("flowwake").await;
+    // a server that would look for notifications only once a minute
+    let settings = assay_ops::Settings {
+        flows_tick: std::time::Duration::from_secs(60),
+        ..common::Api::test_settings()
+    };
+    let api = common::Api::start_with(&db, [9; 32], settings).await;
+    let (src, reader, _) = common::shop("flowwakesrc").await;
+    let ds = common::checks::source(&api, "flowwake", &reader, &src).await;
+    let rx = Receiver::start().await;
+    api.post(
+        "/flows",
+        json!({"name": "syncs", "trigger": {"type": "operation", "operation_types": ["sync"]},
+               "actions": [{"type": "webhook", "url": rx.url("/hook")}]}),
+    )
+    .await;
+    let t0 = std::time::Instant::now();
+    api.sync(ds, json!({})).await;
+    rx.wait_for(1, 10).await;
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -21,18 +21,7 @@ pub fn bodies(m: &Value) -> (String, String) {
     let summary = m["summary"].as_str().unwrap_or("");
     let mut text = format!("{summary}\n");
     let mut html = format!("<h2>{}</h2>", escape(summary));
-    let top: Vec<String> = m["anomalies"]["top_failed_checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| {
-            format!(
-                "{} ({})",
-                t["rule_type"].as_str().unwrap_or(""),
-                t["anomalies"]
-            )
-        })
-        .collect();
+    let top = super::message::top_failed_checks(m);
     if !top.is_empty() {
         text.push_str(&format!("\nTop failed checks: {}\n", top.join(", ")));
         html.push_str(&format!(

@@ -141,8 +141,9 @@ pub fn render(action_type: &str, m: &Value, delivery_id: &str) -> Value {
     }
 }
 
-fn lines(m: &Value) -> (String, Vec<String>, String) {
-    let top: Vec<String> = m["anomalies"]["top_failed_checks"]
+/// The rule types that failed most, as `rule (anomalies)`.
+pub(super) fn top_failed_checks(m: &Value) -> Vec<String> {
+    m["anomalies"]["top_failed_checks"]
         .as_array()
         .into_iter()
         .flatten()
@@ -153,7 +154,11 @@ fn lines(m: &Value) -> (String, Vec<String>, String) {
                 t["anomalies"]
             )
         })
-        .collect();
+        .collect()
+}
+
+fn lines(m: &Value) -> (String, Vec<String>, String) {
+    let top = top_failed_checks(m);
     let items: Vec<String> = m["anomalies"]["items"]
         .as_array()
         .into_iter()

@@ -50,7 +50,8 @@ pub async fn pass(ctx: &Context) -> Result<(usize, usize), assay_store::StoreErr
     Ok((events, attempts))
 }
 
-/// Runs [`pass`] every `ctx.settings.flows_tick` (at once again while there is work) until `shutdown`.
+/// Runs [`pass`] every `ctx.settings.flows_tick`, at once when this server ends an operation, and again while
+/// there is work, until `shutdown`.
 pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -64,6 +65,7 @@ pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()
             if !busy {
                 tokio::select! {
                     _ = tokio::time::sleep(ctx.settings.flows_tick) => {}
+                    _ = ctx.wake_flows.notified() => {}
                     changed = shutdown.changed() => if changed.is_err() { break },
                 }
             }

@@ -29,25 +29,7 @@ pub async fn run(
     if datastore_id.is_none() {
         errors.push(FieldError::new("datastore_id", "is required"));
     }
-    let parsed = match op_type.as_deref() {
-        None => {
-            errors.push(FieldError::new(
-                "type",
-                "is required: sync, profile, scan, export or materialize",
-            ));
-            None
-        }
-        Some(t) => match OperationType::parse(t) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(FieldError::new(
-                    "type",
-                    format!("'{t}' is not one of sync, profile, scan, export, materialize"),
-                ));
-                None
-            }
-        },
-    };
+    let parsed = read_type(op_type.as_deref(), &mut errors);
     if map.contains_key("remediation") {
         errors.push(FieldError::new(
             "remediation",
@@ -68,6 +50,25 @@ pub async fn run(
         .enqueue(ds.id, &params, &u.label(), Some(u.0.id))
         .await?;
     Ok(Json(views::operation(&op)))
+}
+
+/// An operation type from a request's `type`, or the error that names it.
+pub(crate) fn read_type(t: Option<&str>, errors: &mut Vec<FieldError>) -> Option<OperationType> {
+    let Some(t) = t else {
+        errors.push(FieldError::new(
+            "type",
+            "is required: sync, profile, scan, export or materialize",
+        ));
+        return None;
+    };
+    let parsed = OperationType::parse(t);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            "type",
+            format!("'{t}' is not one of sync, profile, scan, export, materialize"),
+        ));
+    }
+    parsed
 }
 
 /// Reads a request body into the parameters of an operation type: the keys given override the type's

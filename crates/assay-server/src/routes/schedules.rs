@@ -2,7 +2,7 @@
 //! fixed interval, with the same parameters as `POST /operations/run`. The scheduler of `assay-ops` fires them.
 
 use super::id;
-use super::operations::read_params;
+use super::operations::{read_params, read_type};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::body::{Fields, JsonBody};
@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::views;
 use assay_core::FieldError;
-use assay_core::operation::{OperationParams, OperationType};
+use assay_core::operation::OperationParams;
 use assay_core::schedule::Cadence;
 use assay_store::StoreError;
 use assay_store::schedules::{ScheduleInput, ScheduleRecord};
@@ -72,25 +72,10 @@ async fn read(
         }
         _ => {}
     }
-    let op_type = match type_given.as_deref().or(base.map(|b| b.op_type.as_str())) {
-        None => {
-            errors.push(FieldError::new(
-                "type",
-                "is required: sync, profile, scan, export or materialize",
-            ));
-            None
-        }
-        Some(t) => match OperationType::parse(t) {
-            Some(t) => Some(t),
-            None => {
-                errors.push(FieldError::new(
-                    "type",
-                    format!("'{t}' is not one of sync, profile, scan, export, materialize"),
-                ));
-                None
-            }
-        },
-    };
+    let op_type = read_type(
+        type_given.as_deref().or(base.map(|b| b.op_type.as_str())),
+        &mut errors,
+    );
     // the operation's parameters: the stored ones (same type) with the body's keys over them
     let params = op_type.map(|t| {
         let mut merged = match base {

@@ -77,15 +77,13 @@ impl Api {
 
     /// A server on an existing metadata database (a restart).
     pub async fn start_on(db: &str, key: [u8; 32]) -> Api {
-        init_logging();
-        assay_secrets::install_crypto_provider();
-        let pg = TestPg::shared();
-        let store = Store::open(&pg.superuser_url(db), Cipher::from_key(&key))
-            .await
-            .expect("open store");
-        let mut state = AppState::new(store).await.expect("state");
-        // schedules in seconds, looked at five times a second, so schedule tests stay short
-        state.ops.settings = assay_ops::Settings {
+        Self::start_with(db, key, Self::test_settings()).await
+    }
+
+    /// How the test servers pace operations: schedules in seconds, looked at five times a second, so schedule
+    /// tests stay short; notifications retried from 0.3 s and delivered only on this machine.
+    pub fn test_settings() -> assay_ops::Settings {
+        assay_ops::Settings {
             schedule_tick: std::time::Duration::from_millis(200),
             min_schedule_interval: 1,
             flows_tick: std::time::Duration::from_millis(100),
@@ -93,7 +91,19 @@ impl Api {
             public_url: "http://assay.test".into(),
             // flows written by the fuzzer never reach beyond this machine
             loopback_only: true,
-        };
+        }
+    }
+
+    /// A server on an existing metadata database with its own pace.
+    pub async fn start_with(db: &str, key: [u8; 32], settings: assay_ops::Settings) -> Api {
+        init_logging();
+        assay_secrets::install_crypto_provider();
+        let pg = TestPg::shared();
+        let store = Store::open(&pg.superuser_url(db), Cipher::from_key(&key))
+            .await
+            .expect("open store");
+        let mut state = AppState::new(store).await.expect("state");
+        state.ops.settings = settings;
         let admin = assay_server::auth::bootstrap_admin(&state)
             .await
             .expect("bootstrap");
