@@ -418,6 +418,34 @@ async fn status_changes_of_one_request_are_one_message() {
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(rx.received().len(), 1);
     assert_eq!(executions(&api, flow).await.len(), 1);
+
+    // a bulk archive is one message too
+    let resolved = api
+        .post(
+            "/flows",
+            json!({"name": "resolved", "trigger": {"type": "anomaly_status", "statuses": ["Invalid"]},
+                   "actions": [{"type": "webhook", "url": rx.url("/resolved")}]}),
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    let body: Vec<Value> = ids[1..]
+        .iter()
+        .map(|i| json!({"id": i, "archive": true, "status": "Invalid"}))
+        .collect();
+    let r = api.call("DELETE", "/anomalies", Some(json!(body))).await;
+    assert!(r.status < 300, "{}", r.body);
+    let got = rx.wait_for(2, 20).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let archived: Vec<_> = rx
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/resolved")
+        .collect();
+    assert_eq!(archived.len(), 1, "{got:?}");
+    assert_eq!(
+        archived[0].json()["changes"].as_array().unwrap().len(),
+        ids.len() - 1
+    );
 }
 
 #[tokio::test]

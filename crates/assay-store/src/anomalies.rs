@@ -545,21 +545,31 @@ impl Store {
         archive: bool,
         status: &str,
     ) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        let n = if archive {
-            c.exec(
-                "UPDATE anomalies SET status = $2, archived_at = coalesce(archived_at, now()), updated = now() \
-                 WHERE id = $1",
-                &[&id, &status],
-            )
-            .await?
-        } else {
-            c.exec("DELETE FROM anomalies WHERE id = $1", &[&id])
+        self.delete_anomalies(&[(id, archive, status)]).await
+    }
+
+    /// Archives (with an archived status) or deletes several anomalies in one transaction: all or none, and one
+    /// notification for their status changes.
+    pub async fn delete_anomalies(&self, items: &[(i64, bool, &str)]) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for (id, archive, status) in items {
+            let n = if *archive {
+                tx.exec(
+                    "UPDATE anomalies SET status = $2, archived_at = coalesce(archived_at, now()), updated = now() \
+                     WHERE id = $1",
+                    &[id, status],
+                )
                 .await?
-        };
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+            } else {
+                tx.exec("DELETE FROM anomalies WHERE id = $1", &[id])
+                    .await?
+            };
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("anomaly {id} not found")));
+            }
         }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -358,8 +358,11 @@ pub async fn delete_many(
         };
         plan.push((aid, archive, status));
     }
-    for (aid, archive, status) in plan {
-        s.store.delete_anomaly(aid, archive, &status).await?;
-    }
+    let items: Vec<(i64, bool, &str)> = plan
+        .iter()
+        .map(|(aid, archive, status)| (*aid, *archive, status.as_str()))
+        .collect();
+    // one transaction: all or none, and one notification for the status changes
+    s.store.delete_anomalies(&items).await?;
     Ok(StatusCode::NO_CONTENT)
 }
