@@ -41,13 +41,28 @@ impl Port {
 /// whether a credentials payload is set, never the payload.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretsManager {
+    #[serde(default)]
     pub login_url: Option<String>,
     /// JSON text POSTed to `login_url`. Write-only: never returned by the API.
+    #[serde(default)]
     pub credentials_payload: Option<String>,
+    #[serde(default = "default_token_jsonpath")]
     pub token_jsonpath: String,
     pub secret_url: String,
+    #[serde(default = "default_token_header")]
     pub token_header_name: String,
+    #[serde(default = "default_data_jsonpath")]
     pub data_jsonpath: String,
+}
+
+fn default_token_jsonpath() -> String {
+    DEFAULT_TOKEN_JSONPATH.into()
+}
+fn default_token_header() -> String {
+    DEFAULT_TOKEN_HEADER.into()
+}
+fn default_data_jsonpath() -> String {
+    DEFAULT_DATA_JSONPATH.into()
 }
 
 pub const DEFAULT_TOKEN_JSONPATH: &str = "$.auth.client_token";

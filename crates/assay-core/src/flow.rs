@@ -6,6 +6,8 @@
 //! stored encrypted and never shown.
 
 use crate::FieldError;
+use crate::connection::SecretsManager;
+use crate::placeholder;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -162,6 +164,54 @@ impl Action {
         }
     }
 
+    /// The texts of the action that may hold `${key}` references: its URL, signing secret, SMTP user and password.
+    fn secret_texts(&self) -> Vec<&str> {
+        match self {
+            Action::Webhook { url, secret } => [Some(url.as_str()), secret.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Action::Slack { url } | Action::Teams { url } => vec![url],
+            Action::Email { smtp, .. } => [smtp.username.as_deref(), smtp.password.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
+    }
+
+    /// Whether the action holds `${key}` references.
+    pub fn has_references(&self) -> bool {
+        self.secret_texts()
+            .iter()
+            .any(|t| placeholder::has_references(t))
+    }
+
+    /// The action with its `${key}` references replaced (`Err` names the first missing key, never a value).
+    pub fn resolve(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Action, String> {
+        let sub = |t: &str| placeholder::substitute(t, values);
+        let opt = |t: &Option<String>| t.as_deref().map(sub).transpose();
+        Ok(match self {
+            Action::Webhook { url, secret } => Action::Webhook {
+                url: sub(url)?,
+                secret: opt(secret)?,
+            },
+            Action::Slack { url } => Action::Slack { url: sub(url)? },
+            Action::Teams { url } => Action::Teams { url: sub(url)? },
+            Action::Email { to, smtp } => {
+                let mut smtp = smtp.clone();
+                smtp.username = opt(&smtp.username)?;
+                smtp.password = opt(&smtp.password)?;
+                Action::Email {
+                    to: to.clone(),
+                    smtp,
+                }
+            }
+        })
+    }
+
     /// Joins an action's clear part with its secrets again.
     pub fn join(clear: &Value, secrets: &Value) -> Option<Action> {
         let mut v = clear.clone();
@@ -193,6 +243,10 @@ pub struct FlowSpec {
     pub actions: Vec<Action>,
     #[serde(default = "yes")]
     pub active: bool,
+    /// Where `${key}` references in action URLs and secrets are resolved, at every delivery (as for
+    /// connections: Vault, OpenBao or any POST-login + GET-secret service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_manager: Option<SecretsManager>,
 }
 
 fn yes() -> bool {
@@ -258,6 +312,12 @@ impl FlowSpec {
             ));
         }
         for (i, a) in self.actions.iter().enumerate() {
+            if a.has_references() && self.secrets_manager.is_none() {
+                errors.push(FieldError::new(
+                    format!("actions[{i}]"),
+                    "uses ${key} references: give the flow a secrets_manager that resolves them",
+                ));
+            }
             if let Action::Email { to, smtp } = a {
                 email_errors(i, to, smtp, &mut errors);
                 continue;
@@ -274,6 +334,7 @@ impl FlowSpec {
                 secret: Some(s), ..
             } = a
                 && s.len() < 16
+                && !placeholder::has_references(s)
             {
                 errors.push(FieldError::new(
                     format!("actions[{i}].secret"),

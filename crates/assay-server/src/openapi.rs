@@ -742,6 +742,9 @@ fn schemas() -> Value {
     all["ScheduleChange"] = json!({"type": "object", "properties": props});
     let flow = json!({
         "name": text(), "description": text(), "active": boolean(),
+        "secrets_manager": {"type": "object", "required": ["secret_url"], "properties": {
+            "login_url": text(), "credentials_payload": text(), "token_jsonpath": text(),
+            "secret_url": text(), "token_header_name": text(), "data_jsonpath": text()}},
         "trigger": {"type": "object", "required": ["type"], "properties": {
             "type": one_of(&["operation", "anomaly", "anomaly_status"]),
             "operation_types": {"type": "array", "items": one_of(&["sync", "profile", "scan", "export", "materialize"])},

@@ -558,3 +558,76 @@ async fn an_operation_end_wakes_the_dispatcher_instead_of_waiting_for_its_tick()
     rx.wait_for(1, 10).await;
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn action_urls_and_secrets_may_come_from_openbao_at_each_delivery() {
+    let (api, _, _) = setup("flowvault").await;
+    let rx = Receiver::start().await;
+    let bao = assay_testkit::TestBao::shared();
+    bao.put_secret(
+        "dq/flowhook",
+        json!({"hook_url": rx.url("/vault"), "signing": "vault-signing-secret-1"}),
+    )
+    .await;
+    // a reference without a secrets manager is refused by field
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "refs", "trigger": {"type": "anomaly"},
+                   "actions": [{"type": "webhook", "url": "${hook_url}"}]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (422, json!("actions[0]")),
+        "{}",
+        r.body
+    );
+    let r = api
+        .post(
+            "/flows",
+            json!({"name": "refs", "trigger": {"type": "anomaly"},
+                   "secrets_manager": bao.userpass_manager("dq/flowhook"),
+                   "actions": [{"type": "webhook", "url": "${hook_url}", "secret": "${signing}"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let flow = r.body["id"].as_i64().unwrap();
+    assert!(
+        r.body["secrets_manager"]["credentials_payload"].is_null(),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["secrets_manager"]["credentials_payload_set"], true);
+    let r = api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    assert_eq!(r.body["results"][0]["ok"], true, "{}", r.body);
+    let got = rx.wait_for(1, 10).await;
+    assert_eq!(got[0].path, "/vault");
+    assert_eq!(
+        got[0].header("x-assay-signature"),
+        Some(
+            format!(
+                "sha256={}",
+                assay_ops::flows::sign("vault-signing-secret-1", &got[0].body)
+            )
+            .as_str()
+        )
+    );
+    // a rotated secret is used at the next delivery; a renamed key is named, not guessed
+    bao.put_secret(
+        "dq/flowhook",
+        json!({"hook_url": rx.url("/rotated"), "signing": "vault-signing-secret-2"}),
+    )
+    .await;
+    api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    let got = rx.wait_for(2, 10).await;
+    assert_eq!(got[1].path, "/rotated");
+    bao.put_secret("dq/flowhook", json!({"url": rx.url("/x")}))
+        .await;
+    let r = api.post(&format!("/flows/{flow}/test"), json!({})).await;
+    let msg = r.body["results"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("${hook_url}") && !msg.contains(&rx.addr.to_string()),
+        "{msg}"
+    );
+}

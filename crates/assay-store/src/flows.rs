@@ -18,6 +18,8 @@ pub struct FlowRecord {
     pub spec: FlowSpec,
     /// The actions as shown: without their URLs and secrets.
     pub actions_shown: Value,
+    /// The secrets manager as shown: without its credentials payload.
+    pub secrets_manager_shown: Option<Value>,
     pub created_by: String,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -64,11 +66,25 @@ impl Store {
     fn flow_of(&self, r: &tokio_postgres::Row) -> Result<FlowRecord, StoreError> {
         let shown: Value = r.get(5);
         let enc: Option<Vec<u8>> = r.get(6);
-        let secrets: Value = match enc {
+        let doc: Value = match enc {
             Some(b) => serde_json::from_str(&self.cipher.decrypt(&b)?)
                 .map_err(|e| StoreError::Crypto(format!("stored flow secrets: {e}")))?,
-            None => json!([]),
+            None => json!({}),
         };
+        let secrets = &doc["actions"];
+        let secrets_manager: Option<assay_core::connection::SecretsManager> =
+            serde_json::from_value(doc["secrets_manager"].clone()).unwrap_or(None);
+        let secrets_manager_shown = secrets_manager.as_ref().map(|sm| {
+            let mut v = json!(sm);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("credentials_payload");
+                m.insert(
+                    "credentials_payload_set".into(),
+                    json!(sm.credentials_payload.is_some()),
+                );
+            }
+            v
+        });
         let actions = shown
             .as_array()
             .into_iter()
@@ -84,11 +100,13 @@ impl Store {
             filters: serde_json::from_value(r.get(4)).unwrap_or_default(),
             actions,
             active: r.get(7),
+            secrets_manager,
         };
         Ok(FlowRecord {
             id: r.get(0),
             spec,
             actions_shown: shown,
+            secrets_manager_shown,
             created_by: r.get(8),
             created: r.get(9),
             updated: r.get(10),
@@ -98,10 +116,8 @@ impl Store {
     fn split(&self, spec: &FlowSpec) -> (Value, Vec<u8>) {
         let (shown, secrets): (Vec<Value>, Vec<Value>) =
             spec.actions.iter().map(Action::secrets).unzip();
-        (
-            Value::Array(shown),
-            self.cipher.encrypt(&Value::Array(secrets).to_string()),
-        )
+        let doc = json!({"actions": secrets, "secrets_manager": spec.secrets_manager});
+        (Value::Array(shown), self.cipher.encrypt(&doc.to_string()))
     }
 
     pub async fn create_flow(&self, spec: &FlowSpec, by: &str) -> Result<i64, StoreError> {

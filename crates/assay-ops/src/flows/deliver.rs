@@ -85,18 +85,41 @@ pub async fn send(
     }
 }
 
+/// The action with its `${key}` references resolved through the flow's secrets manager, looked up now (never
+/// cached); `Err` names the step that failed, never a value.
+pub async fn resolved(
+    ctx: &Context,
+    sm: Option<&assay_core::connection::SecretsManager>,
+    action: &Action,
+) -> Result<Action, String> {
+    let (true, Some(sm)) = (action.has_references(), sm) else {
+        return Ok(action.clone());
+    };
+    let values = ctx
+        .resolver
+        .fetch(sm)
+        .await
+        .map_err(|e| format!("the flow's secrets manager: {e}"))?;
+    action
+        .resolve(&values)
+        .map_err(|key| format!("the flow's secrets manager has no value for ${{{key}}}"))
+}
+
 /// One attempt of a claimed delivery, recorded.
 pub(super) async fn attempt(ctx: &Context, d: Delivery) -> Result<(), StoreError> {
     let failed = d.attempts + 1;
     let retry = |failed: i32| {
         (failed < MAX_ATTEMPTS).then(|| backoff(ctx.settings.retry_base, failed).as_secs_f64())
     };
-    let action = match ctx.store.flow(d.flow_id).await {
-        Ok(f) => f.spec.actions.get(d.action_index as usize).cloned(),
+    let flow = match ctx.store.flow(d.flow_id).await {
+        Ok(f) => Some(f),
         Err(StoreError::NotFound(_)) => None,
         Err(e) => return Err(e),
     };
-    let Some(action) = action else {
+    let action = flow
+        .as_ref()
+        .and_then(|f| f.spec.actions.get(d.action_index as usize));
+    let (Some(flow), Some(action)) = (flow.as_ref(), action) else {
         return ctx
             .store
             .record_attempt(
@@ -110,7 +133,11 @@ pub(super) async fn attempt(ctx: &Context, d: Delivery) -> Result<(), StoreError
     };
     let id = d.delivery_id.to_string();
     let body = message::render(&d.action_type, &d.message, &id);
-    match send(&action, &body, &id, ctx.settings.loopback_only).await {
+    let sent = match resolved(ctx, flow.spec.secrets_manager.as_ref(), action).await {
+        Ok(a) => send(&a, &body, &id, ctx.settings.loopback_only).await,
+        Err(why) => Err((None, why)),
+    };
+    match sent {
         Ok(code) => {
             tracing::info!(delivery_id = %id, action = d.action_type, code, "NotificationDelivered");
             ctx.store

@@ -10,7 +10,7 @@ mod email;
 mod matching;
 pub mod message;
 
-pub use deliver::{send, sign};
+pub use deliver::{resolved, send, sign};
 
 use crate::Context;
 use std::time::Duration;

@@ -25,6 +25,7 @@ fn render(f: &FlowRecord) -> Value {
         "trigger": f.spec.trigger,
         "filters": f.spec.filters,
         "actions": f.actions_shown,
+        "secrets_manager": f.secrets_manager_shown,
         "active": f.spec.active,
         "created_by": f.created_by,
         "created": f.created,
@@ -78,6 +79,14 @@ fn read(map: Map<String, Value>, base: Option<&FlowRecord>) -> Result<FlowSpec, 
                 _ => {}
             }
         }
+    }
+    // a secrets manager without its credentials payload keeps the stored one (the payload is never shown)
+    if let (Some(sm), Some(old)) = (
+        spec.secrets_manager.as_mut(),
+        base.and_then(|b| b.spec.secrets_manager.as_ref()),
+    ) && sm.credentials_payload.is_none()
+    {
+        sm.credentials_payload = old.credentials_payload.clone();
     }
     let errors = spec.validate();
     if !errors.is_empty() {
@@ -188,15 +197,21 @@ pub async fn test(
     for (i, a) in f.spec.actions.iter().enumerate() {
         let delivery = uuid::Uuid::new_v4().to_string();
         let body = assay_ops::flows::message::render(a.kind(), &sample, &delivery);
-        let r =
-            match assay_ops::flows::send(a, &body, &delivery, s.ops.settings.loopback_only).await {
-                Ok(code) => json!({"action_index": i, "type": a.kind(), "ok": true, "code": code,
-                               "message": format!("delivered (HTTP {code})")}),
-                Err((code, why)) => {
-                    json!({"action_index": i, "type": a.kind(), "ok": false, "code": code,
-                                      "message": why})
+        let sent =
+            match assay_ops::flows::resolved(&s.ops, f.spec.secrets_manager.as_ref(), a).await {
+                Ok(a) => {
+                    assay_ops::flows::send(&a, &body, &delivery, s.ops.settings.loopback_only).await
                 }
+                Err(why) => Err((None, why)),
             };
+        let r = match sent {
+            Ok(code) => json!({"action_index": i, "type": a.kind(), "ok": true, "code": code,
+                               "message": format!("delivered (HTTP {code})")}),
+            Err((code, why)) => {
+                json!({"action_index": i, "type": a.kind(), "ok": false, "code": code,
+                                      "message": why})
+            }
+        };
         results.push(r);
     }
     Ok(Json(json!({"flow_id": f.id, "results": results})))
