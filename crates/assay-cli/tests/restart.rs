@@ -558,3 +558,80 @@ async fn a_delivery_cut_off_by_a_kill_is_delivered_after_restart() {
         "the cut-off attempt left no record: {status}"
     );
 }
+
+/// A notification waiting for its receiver while the metadata cluster restarts is neither lost nor doubled: the
+/// dispatcher's passes fail during the outage, and once the store and the receiver are back the delivery goes
+/// out once, under its delivery id, with every attempt recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notification_pending_across_a_metadata_restart_is_delivered_once() {
+    use assay_testkit::receiver::Receiver;
+    let pg = TestPg::shared();
+    let cluster = MetaCluster::start();
+    let (admin, conn) =
+        tokio_postgres::connect(&cluster.0.superuser_url("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute("CREATE DATABASE assay").await.unwrap();
+    drop(admin);
+    let (db, reader) = slow_source(pg, 0).await;
+    let data = tmp("restart-notify-data");
+    let url = cluster.0.superuser_url("assay");
+    let server = Server::start(&[
+        "--metadata-url",
+        url.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let http = Http::new(
+        &format!("{}/api", server.url),
+        server.token.as_ref().expect("first start prints a token"),
+    );
+    let ds = datastore(&http, pg, &db, &reader).await;
+    let rx = Receiver::start().await;
+    let flow = http
+        .ok(
+            "/flows",
+            json!({"name": "syncs", "trigger": {"type": "operation", "operation_types": ["sync"]},
+                   "actions": [{"type": "webhook", "url": rx.url("/hook")}]}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    rx.down().await;
+    let sync = http.queue(ds, "sync").await;
+    http.wait(sync).await;
+    until(30, "a refused attempt is recorded", || async {
+        let (_, x) = http.get(&format!("/flows/{flow}/executions")).await;
+        x["items"][0]["actions"][0]["attempts"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    // the store goes away with the delivery pending, the receiver comes back meanwhile, then the store
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    until(30, "the dispatcher notices the outage", || async {
+        server.logged("cannot dispatch notifications")
+    })
+    .await;
+    rx.up().await;
+    let c = cluster.0.clone();
+    tokio::task::spawn_blocking(move || c.start())
+        .await
+        .unwrap()
+        .unwrap();
+    let got = rx.wait_for(1, 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rx.received().len(), 1, "delivered once: {got:?}");
+    let (_, x) = http.get(&format!("/flows/{flow}/executions")).await;
+    let a = &x["items"][0]["actions"][0];
+    assert_eq!(a["status"], "delivered", "{a}");
+    assert_eq!(got[0].header("x-assay-delivery"), a["delivery_id"].as_str());
+    assert!(a["attempts"].as_i64().unwrap() >= 2, "{a}");
+    server.stop();
+}
