@@ -123,9 +123,5 @@ impl Ending {
 
 /// An operation's stored parameters as their type (absent keys take the type's defaults).
 pub(crate) fn params_of<T: serde::de::DeserializeOwned>(op: &OperationRecord) -> Result<T, String> {
-    let v = match &op.params {
-        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-        v => v.clone(),
-    };
-    serde_json::from_value(v).map_err(|e| format!("the operation's stored parameters: {e}"))
+    assay_core::operation::read_stored(&op.params)
 }

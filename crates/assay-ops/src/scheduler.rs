@@ -21,6 +21,13 @@ pub fn cadence_of(s: &ScheduleRecord) -> Option<Cadence> {
     }
 }
 
+/// The next instant of an enabled schedule after now (`None` when it is disabled).
+pub fn next_run(s: &ScheduleRecord) -> Option<DateTime<Utc>> {
+    cadence_of(s)
+        .filter(|_| s.enabled)
+        .and_then(|c| c.upcoming(s.anchor, Utc::now(), 1).into_iter().next())
+}
+
 /// The instant a schedule should fire at `now`, if it has one it has not fired yet.
 pub fn due_now(s: &ScheduleRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let due = cadence_of(s)?.due(s.anchor, now)?;

@@ -99,12 +99,17 @@ pub fn operation(o: &OperationRecord) -> Value {
         "abort_requested": o.abort_requested,
     });
     // echo the run parameters (include, prune, recreate, ...) without overwriting the fields above
-    if let (Some(params), Some(obj)) = (o.params.as_object(), v.as_object_mut()) {
+    with_params(&mut v, &o.params);
+    v
+}
+
+/// Adds an operation's parameters (as `operations/run` takes them) to a view, keeping the view's own fields.
+fn with_params(v: &mut Value, params: &Value) {
+    if let (Some(params), Some(obj)) = (params.as_object(), v.as_object_mut()) {
         for (k, val) in params {
             obj.entry(k.clone()).or_insert_with(|| val.clone());
         }
     }
-    v
 }
 
 pub fn container(c: &ContainerRecord) -> Value {
@@ -215,11 +220,7 @@ pub fn schedule(
         "last_run": r.last.as_ref().map(instant),
     });
     // the operation's parameters, as `operations/run` takes them
-    if let (Some(params), Some(obj)) = (r.params.as_object(), v.as_object_mut()) {
-        for (k, val) in params {
-            obj.entry(k.clone()).or_insert_with(|| val.clone());
-        }
-    }
+    with_params(&mut v, &r.params);
     v
 }
 

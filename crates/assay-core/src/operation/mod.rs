@@ -5,7 +5,7 @@ mod params;
 
 pub use params::{
     AI_EFFORTS, EXPORT_ASSETS, ExportParams, MaterializeParams, OperationParams, ProfileParams,
-    ScanParams, SyncParams, effort_level, effort_of_threshold,
+    ScanParams, SyncParams, effort_level, effort_of_threshold, read_stored,
 };
 
 use serde::{Deserialize, Serialize};

@@ -345,24 +345,24 @@ impl OperationParams {
 
     /// Reads stored parameters back (absent keys take the defaults).
     pub fn from_json(t: OperationType, v: &Value) -> Result<OperationParams, String> {
-        let v = if v.is_null() {
-            Value::Object(Default::default())
-        } else {
-            v.clone()
-        };
-        let e = |e: serde_json::Error| format!("the stored {} parameters: {e}", t.as_str());
         Ok(match t {
-            OperationType::Sync => OperationParams::Sync(serde_json::from_value(v).map_err(e)?),
-            OperationType::Profile => {
-                OperationParams::Profile(serde_json::from_value(v).map_err(e)?)
-            }
-            OperationType::Scan => OperationParams::Scan(serde_json::from_value(v).map_err(e)?),
-            OperationType::Export => OperationParams::Export(serde_json::from_value(v).map_err(e)?),
-            OperationType::Materialize => {
-                OperationParams::Materialize(serde_json::from_value(v).map_err(e)?)
-            }
+            OperationType::Sync => OperationParams::Sync(read_stored(v)?),
+            OperationType::Profile => OperationParams::Profile(read_stored(v)?),
+            OperationType::Scan => OperationParams::Scan(read_stored(v)?),
+            OperationType::Export => OperationParams::Export(read_stored(v)?),
+            OperationType::Materialize => OperationParams::Materialize(read_stored(v)?),
         })
     }
+}
+
+/// One type's stored parameters (absent keys, or no parameters at all, take the type's defaults).
+pub fn read_stored<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
+    let v = if v.is_null() {
+        Value::Object(Default::default())
+    } else {
+        v.clone()
+    };
+    serde_json::from_value(v).map_err(|e| format!("the operation's stored parameters: {e}"))
 }
 
 #[cfg(test)]

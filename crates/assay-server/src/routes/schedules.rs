@@ -31,13 +31,7 @@ const OWN_KEYS: [&str; 7] = [
 
 /// A schedule's view with its next instant.
 fn render(r: &ScheduleRecord) -> Value {
-    let next = assay_ops::scheduler::cadence_of(r)
-        .filter(|_| r.enabled)
-        .and_then(|c| {
-            c.upcoming(r.anchor, chrono::Utc::now(), 1)
-                .into_iter()
-                .next()
-        });
+    let next = assay_ops::scheduler::next_run(r);
     views::schedule(r, next)
 }
 

@@ -31,13 +31,7 @@ pub struct ScheduleRow {
 
 impl ScheduleRow {
     pub fn of(r: &ScheduleRecord) -> ScheduleRow {
-        let next = assay_ops::scheduler::cadence_of(r)
-            .filter(|_| r.enabled)
-            .and_then(|c| {
-                c.upcoming(r.anchor, chrono::Utc::now(), 1)
-                    .into_iter()
-                    .next()
-            });
+        let next = assay_ops::scheduler::next_run(r);
         ScheduleRow {
             id: r.id,
             name: r.name.clone(),
