@@ -56,17 +56,13 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
         Ok(d) => d,
         Err(e) => return fail(e.to_string(), status),
     };
-    let conn = match ctx.store.connection(ds.connection_id).await {
-        Ok(c) => c,
-        Err(e) => return fail(e.to_string(), status),
-    };
     let (chosen, mut unknown) =
         match crate::choose::containers(ctx, ds.id, &s.names, &s.tags, "profile").await {
             Ok(c) => c,
             Err(e) => return fail(e, status),
         };
     status["total_containers"] = json!(chosen.len());
-    let params = match crate::source::resolve(ctx, &ds).await {
+    let (params, conn) = match crate::source::resolve_with_connection(ctx, &ds).await {
         Ok(p) => p,
         Err(e) => return fail(e.to_string(), status),
     };

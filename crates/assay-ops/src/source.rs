@@ -5,18 +5,28 @@
 
 use crate::{Context, OpsError};
 use assay_postgres::ConnectParams;
+use assay_store::connections::ConnectionRecord;
 use assay_store::datastores::DatastoreRecord;
 
 /// A datastore's connection parameters, with every `${key}` resolved through the secrets manager.
 pub async fn resolve(ctx: &Context, ds: &DatastoreRecord) -> Result<ConnectParams, OpsError> {
+    Ok(resolve_with_connection(ctx, ds).await?.0)
+}
+
+/// [`resolve`], also returning the stored connection (for its settings, such as `max_parallelization`).
+pub async fn resolve_with_connection(
+    ctx: &Context,
+    ds: &DatastoreRecord,
+) -> Result<(ConnectParams, ConnectionRecord), OpsError> {
     let conn = ctx.store.connection(ds.connection_id).await?;
-    assay_postgres::Endpoint {
+    let params = assay_postgres::Endpoint {
         connection: &conn.spec,
         database: &ds.spec.database,
     }
     .resolve(&ctx.resolver)
     .await
-    .map_err(|e| unreachable(ds, e))
+    .map_err(|e| unreachable(ds, e))?;
+    Ok((params, conn))
 }
 
 /// Resolves the datastore's connection and opens a session on its database, as the role may write.

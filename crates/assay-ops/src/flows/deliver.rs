@@ -7,7 +7,7 @@ use super::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, backoff, message};
 use crate::Context;
 use assay_core::flow::Action;
 use assay_store::StoreError;
-use assay_store::flows::Delivery;
+use assay_store::flows::{Delivery, FlowRecord};
 use hmac::{KeyInit, Mac};
 
 /// The hex HMAC-SHA256 of `body` under `secret`.
@@ -106,20 +106,17 @@ pub async fn resolved(
 }
 
 /// One attempt of a claimed delivery, recorded.
-pub(super) async fn attempt(ctx: &Context, d: Delivery) -> Result<(), StoreError> {
+pub(super) async fn attempt(
+    ctx: &Context,
+    flow: Option<&FlowRecord>,
+    d: Delivery,
+) -> Result<(), StoreError> {
     let failed = d.attempts + 1;
     let retry = |failed: i32| {
         (failed < MAX_ATTEMPTS).then(|| backoff(ctx.settings.retry_base, failed).as_secs_f64())
     };
-    let flow = match ctx.store.flow(d.flow_id).await {
-        Ok(f) => Some(f),
-        Err(StoreError::NotFound(_)) => None,
-        Err(e) => return Err(e),
-    };
-    let action = flow
-        .as_ref()
-        .and_then(|f| f.spec.actions.get(d.action_index as usize));
-    let (Some(flow), Some(action)) = (flow.as_ref(), action) else {
+    let action = flow.and_then(|f| f.spec.actions.get(d.action_index as usize));
+    let (Some(flow), Some(action)) = (flow, action) else {
         return ctx
             .store
             .record_attempt(

@@ -43,7 +43,21 @@ pub async fn pass(ctx: &Context) -> Result<(usize, usize), assay_store::StoreErr
     let lease = ATTEMPT_TIMEOUT.as_secs_f64() + 5.0;
     let due = ctx.store.claim_deliveries(20, lease).await?;
     let attempts = due.len();
-    let sends = due.into_iter().map(|d| deliver::attempt(ctx, d));
+    // each flow of the batch read (and its secrets decrypted) once; a deleted one is `None`
+    let mut flows = std::collections::HashMap::new();
+    for d in &due {
+        if let std::collections::hash_map::Entry::Vacant(slot) = flows.entry(d.flow_id) {
+            slot.insert(match ctx.store.flow(d.flow_id).await {
+                Ok(f) => Some(f),
+                Err(assay_store::StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            });
+        }
+    }
+    let sends = due.into_iter().map(|d| {
+        let flow = flows.get(&d.flow_id).and_then(Option::as_ref);
+        deliver::attempt(ctx, flow, d)
+    });
     for r in futures_util::future::join_all(sends).await {
         r?;
     }
