@@ -367,6 +367,38 @@ impl MetaCluster {
     }
 }
 
+impl MetaCluster {
+    /// A started cluster with the empty database `assay` for a metadata store.
+    async fn with_store_database() -> MetaCluster {
+        let cluster = MetaCluster::start();
+        let (admin, conn) =
+            tokio_postgres::connect(&cluster.0.superuser_url("postgres"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        admin.batch_execute("CREATE DATABASE assay").await.unwrap();
+        cluster
+    }
+
+    /// Stops the cluster (a fast shutdown), off the async runtime.
+    async fn down(&self) {
+        let c = self.0.clone();
+        tokio::task::spawn_blocking(move || c.stop())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Starts it again.
+    async fn up(&self) {
+        let c = self.0.clone();
+        tokio::task::spawn_blocking(move || c.start())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 impl Drop for MetaCluster {
     fn drop(&mut self) {
         let _ = self.0.stop_immediate();
@@ -388,14 +420,7 @@ async fn unavailable(http: &Http, path: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
     let pg = TestPg::shared();
-    let cluster = MetaCluster::start();
-    let (admin, conn) =
-        tokio_postgres::connect(&cluster.0.superuser_url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute("CREATE DATABASE assay").await.unwrap();
-    drop(admin);
+    let cluster = MetaCluster::with_store_database().await;
     let (db, reader) = slow_source(pg, 3).await;
     let data = tmp("restart-meta-data");
     let url = cluster.0.superuser_url("assay");
@@ -412,18 +437,10 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
     let ds = datastore(&http, pg, &db, &reader).await;
 
     // idle: the outage answers 503, and the first request after it succeeds without a server restart
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.down().await;
     unavailable(&http, "/operations").await;
     unavailable(&http, &format!("/datastores/{ds}")).await;
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.start())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.up().await;
     let (status, body) = http.get(&format!("/datastores/{ds}")).await;
     assert_eq!(status, 200, "{body}");
 
@@ -434,11 +451,7 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
         sleeping(pg, &db).await > 0
     })
     .await;
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.down().await;
     unavailable(&http, &format!("/operations/{profile}")).await;
     until(60, "the runner tries to record the end", || async {
         server.logged("cannot record the end of an operation yet")
@@ -447,11 +460,7 @@ async fn the_server_rides_out_a_restart_of_its_metadata_cluster() {
     // an outage longer than the heartbeat's staleness limit (12 s): the server's own sweep must still leave
     // the run to its runner
     tokio::time::sleep(Duration::from_secs(13)).await;
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.start())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.up().await;
     let op = http.wait(profile).await;
     // the slow view is profiled last (catalog order), so the containers before it were stored before the
     // outage; the slow one's profile could not be stored and fails alone, naming the store, and a profile with
@@ -566,14 +575,7 @@ async fn a_delivery_cut_off_by_a_kill_is_delivered_after_restart() {
 async fn a_notification_pending_across_a_metadata_restart_is_delivered_once() {
     use assay_testkit::receiver::Receiver;
     let pg = TestPg::shared();
-    let cluster = MetaCluster::start();
-    let (admin, conn) =
-        tokio_postgres::connect(&cluster.0.superuser_url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute("CREATE DATABASE assay").await.unwrap();
-    drop(admin);
+    let cluster = MetaCluster::with_store_database().await;
     let (db, reader) = slow_source(pg, 0).await;
     let data = tmp("restart-notify-data");
     let url = cluster.0.superuser_url("assay");
@@ -610,21 +612,13 @@ async fn a_notification_pending_across_a_metadata_restart_is_delivered_once() {
     })
     .await;
     // the store goes away with the delivery pending, the receiver comes back meanwhile, then the store
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.down().await;
     until(30, "the dispatcher notices the outage", || async {
         server.logged("cannot dispatch notifications")
     })
     .await;
     rx.up().await;
-    let c = cluster.0.clone();
-    tokio::task::spawn_blocking(move || c.start())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.up().await;
     let got = rx.wait_for(1, 60).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(rx.received().len(), 1, "delivered once: {got:?}");
