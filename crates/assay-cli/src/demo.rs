@@ -128,12 +128,13 @@ async fn demo(args: &DemoArgs, cluster: &Cluster, dir: &std::path::Path) -> Resu
 
     printer::line("3. Starting the Assay server");
     let serve_args = ServeArgs {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.join("server"),
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.join("server")),
         metadata_url: Some(cluster.superuser_url("assay")),
-        key_file: None,
+        ..ServeArgs::default()
     };
-    let running = serve::start(&serve_args).await?;
+    let config = serve::Config::resolve(&serve_args).map_err(crate::usage::Usage::from)?;
+    let running = serve::start(&config).await?;
     let (admin_password, token) = running
         .first_admin
         .clone()

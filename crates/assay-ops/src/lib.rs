@@ -36,6 +36,10 @@ pub struct Context {
     /// Rung when this server ended an operation, so its notifications leave without waiting for a tick.
     pub wake_flows: Arc<tokio::sync::Notify>,
     pub settings: Settings,
+    /// The process's metrics, moved by the runner, the scheduler, the dispatcher and the resolver.
+    pub metrics: Arc<assay_metrics::Metrics>,
+    /// True while this process's runner claims work (from its start until shutdown stops it).
+    pub runner_claiming: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How operations are paced.
@@ -53,6 +57,8 @@ pub struct Settings {
     pub public_url: String,
     /// Deliver notifications only to loopback addresses (test servers, whose flows are written by fuzzers).
     pub loopback_only: bool,
+    /// How long a running operation may go on after shutdown begins before it is stopped and queued again.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -64,15 +70,21 @@ impl Default for Settings {
             retry_base: std::time::Duration::from_secs(2),
             public_url: "http://127.0.0.1:8000".into(),
             loopback_only: false,
+            shutdown_grace: std::time::Duration::from_secs(30),
         }
     }
 }
 
 impl Context {
+    /// A context with fresh metrics, which `resolver` reports its resolutions to.
     pub fn new(store: Store, resolver: Resolver) -> Context {
+        let metrics = Arc::new(assay_metrics::Metrics::new());
+        let observed = metrics.clone();
         Context {
             store,
-            resolver,
+            resolver: resolver.observed(Arc::new(move |ok| observed.secrets_request(ok))),
+            metrics,
+            runner_claiming: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             wake_runner: Arc::new(tokio::sync::Notify::new()),
             wake_flows: Arc::new(tokio::sync::Notify::new()),
             settings: Settings::default(),

@@ -1,15 +1,18 @@
 //! The background operation runner: claims queued operations from the store (`FOR UPDATE SKIP LOCKED`), runs
 //! them holding the operation's advisory lock and beating a heartbeat, honours abort requests between steps,
-//! records each end even across a metadata store outage, and fails the runs whose server died.
+//! records each end even across a metadata store outage, and fails the runs whose server died. At shutdown it
+//! stops claiming; a run still going after the grace period (`Settings::shutdown_grace`) is asked to stop at its
+//! next step, ends `aborted` with consistent results, and is queued again as a new operation for any server.
 
 use crate::{Context, Ending};
 use assay_store::operations::{OperationRecord, STALE_AFTER_SECONDS};
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 const IDLE_POLL: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -21,13 +24,14 @@ const RELOCK_EVERY: Duration = Duration::from_secs(1);
 const FINISH_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const FINISH_FOR: Duration = Duration::from_secs(600);
 
-/// Starts the runner; it stops claiming work when `shutdown` turns true (or its sender is dropped) and lets the
-/// running operation finish. The sweep of interrupted runs has a task of its own, so it goes on while this runner
+/// Starts the runner; it stops claiming work when `shutdown` turns true (or its sender is dropped) and gives the
+/// running operation the grace period to finish before handing it back. The sweep of interrupted runs has a task of its own, so it goes on while this runner
 /// is busy.
 pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let worker = format!("assay-{}", uuid::Uuid::new_v4());
     let current = Arc::new(AtomicI64::new(0));
     let sweeper = sweep(ctx.clone(), current.clone(), shutdown.clone());
+    ctx.runner_claiming.store(true, Ordering::SeqCst);
     tokio::spawn(async move {
         loop {
             if *shutdown.borrow() {
@@ -36,7 +40,7 @@ pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()
             match ctx.store.claim_operation(&worker).await {
                 Ok(Some(op)) => {
                     current.store(op.id, Ordering::SeqCst);
-                    run(&ctx, op).await;
+                    run_minding_shutdown(&ctx, op, shutdown.clone()).await;
                     current.store(0, Ordering::SeqCst);
                 }
                 Ok(None) => {
@@ -53,6 +57,7 @@ pub fn spawn(ctx: Context, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()
                 }
             }
         }
+        ctx.runner_claiming.store(false, Ordering::SeqCst);
         sweeper.abort();
     })
 }
@@ -97,8 +102,47 @@ fn sweep(
     })
 }
 
-async fn run(ctx: &Context, op: OperationRecord) {
+/// Runs `op`; once `shutdown` turns true and the grace period has passed, asks it to stop and hands it back.
+async fn run_minding_shutdown(
+    ctx: &Context,
+    op: OperationRecord,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let id = op.id;
+    let handing_back = AtomicBool::new(false);
+    let span = tracing::info_span!(
+        "operation",
+        operation_id = op.id,
+        datastore_id = op.datastore_id
+    );
+    let running = run(ctx, op, &handing_back).instrument(span);
+    tokio::pin!(running);
+    let grace_over = async {
+        // a dropped sender is a shutdown too
+        let _ = shutdown.wait_for(|v| *v).await;
+        ctx.runner_claiming.store(false, Ordering::SeqCst);
+        tokio::time::sleep(ctx.settings.shutdown_grace).await;
+    };
+    tokio::select! {
+        _ = &mut running => return,
+        _ = grace_over => {}
+    }
+    tracing::warn!(
+        operation_id = id,
+        grace_s = ctx.settings.shutdown_grace.as_secs_f64(),
+        "the server is shutting down and the operation has not finished; stopping it to queue it again"
+    );
+    handing_back.store(true, Ordering::SeqCst);
+    if let Err(e) = ctx.store.request_stop_for_shutdown(id).await {
+        tracing::warn!(operation_id = id, error = %e, "cannot ask the operation to stop");
+    }
+    running.await;
+}
+
+async fn run(ctx: &Context, op: OperationRecord, handing_back: &AtomicBool) {
     tracing::info!(operation_id = op.id, op_type = %op.op_type, datastore_id = op.datastore_id, "OperationStarted");
+    ctx.metrics.operation_started(&op.op_type);
+    let started = std::time::Instant::now();
     // the lock tells sweeps on every server sharing the store that this run is alive
     let lock = match ctx.store.lock_operation(op.id).await {
         Ok(l) => l,
@@ -126,7 +170,7 @@ async fn run(ctx: &Context, op: OperationRecord) {
             }
         })
     };
-    let ending = match op.op_type.as_str() {
+    let mut ending = match op.op_type.as_str() {
         "sync" => crate::sync::run(ctx, &op).await,
         "profile" => crate::profiler::run(ctx, &op).await,
         "export" => crate::exporter::run(ctx, &op).await,
@@ -137,7 +181,27 @@ async fn run(ctx: &Context, op: OperationRecord) {
             json!({}),
         ),
     };
+    if ending.result == "aborted" && handing_back.load(Ordering::SeqCst) {
+        let grace = ctx.settings.shutdown_grace.as_secs_f64();
+        ending.message = Some(match ctx.store.hand_back(op.id).await {
+            Ok(again) => format!(
+                "stopped because the server shut down before it finished (grace period {grace} s); \
+                 queued again as operation {again}"
+            ),
+            Err(e) => format!(
+                "stopped because the server shut down before it finished (grace period {grace} s); \
+                 it could not be queued again ({e}): run it again"
+            ),
+        });
+    }
     record_end(ctx, op.id, &ending).await;
+    let rows_read = ending.status["records_processed"].as_u64().unwrap_or(0);
+    ctx.metrics.operation_ended(
+        &op.op_type,
+        ending.result,
+        started.elapsed().as_secs_f64(),
+        rows_read,
+    );
     // the end's notification event committed with it
     ctx.wake_flows.notify_one();
     // the lock goes with the heartbeat task, once the end is recorded

@@ -51,10 +51,14 @@ pub async fn tick(
         let lag_ms = (Utc::now() - due).num_milliseconds();
         match &fired {
             Fired::Queued(op) => {
+                ctx.metrics
+                    .schedule_instant("queued", lag_ms as f64 / 1000.0);
                 tracing::info!(schedule_id = s.id, operation_id = op, %due, lag_ms, "ScheduleFired");
                 ctx.wake_runner.notify_one();
             }
             Fired::Skipped(reason) => {
+                ctx.metrics
+                    .schedule_instant("skipped", lag_ms as f64 / 1000.0);
                 tracing::warn!(schedule_id = s.id, %due, reason = %reason, "ScheduleSkipped")
             }
             Fired::Taken => {}

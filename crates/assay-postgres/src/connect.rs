@@ -185,8 +185,10 @@ impl ConnectParams {
             async {
                 if mode == SslMode::Disable {
                     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(fail)?;
+                    let counted = crate::sessions::Counted::new();
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(counted);
                     });
                     Ok::<_, PgError>(client)
                 } else {
@@ -197,8 +199,10 @@ impl ConnectParams {
                         })?;
                     let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
                     let (client, conn) = cfg.connect(connector).await.map_err(fail)?;
+                    let counted = crate::sessions::Counted::new();
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(counted);
                     });
                     Ok(client)
                 }

@@ -11,6 +11,7 @@ pub mod idle;
 pub mod preflight;
 pub mod profile;
 pub mod scan;
+pub mod sessions;
 pub mod tls;
 
 pub use classify::Diagnosis;

@@ -8,4 +8,4 @@ mod resolver;
 
 pub use error::{SecretsError, Step};
 pub use jsonpath::validate;
-pub use resolver::{Resolver, install_crypto_provider};
+pub use resolver::{Observer, Resolver, install_crypto_provider};

@@ -19,11 +19,15 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// Told of each resolution's outcome (`true`: the values were read), for the host's metrics.
+pub type Observer = std::sync::Arc<dyn Fn(bool) + Send + Sync>;
+
 /// Fetches secrets over HTTP. Cheap to clone; one per process is enough.
 #[derive(Clone)]
 pub struct Resolver {
     http: reqwest::Client,
     timeout: Duration,
+    observer: Option<Observer>,
 }
 
 impl Default for Resolver {
@@ -41,7 +45,17 @@ impl Resolver {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
             .expect("the HTTP client builds with the ring provider installed");
-        Self { http, timeout }
+        Self {
+            http,
+            timeout,
+            observer: None,
+        }
+    }
+
+    /// This resolver, telling `observer` the outcome of every resolution.
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Logs in (when a login URL is set), reads the secret and returns its key/value map.
@@ -50,6 +64,14 @@ impl Resolver {
         &self,
         sm: &SecretsManager,
     ) -> Result<BTreeMap<String, String>, SecretsError> {
+        let out = self.read(sm).await;
+        if let Some(o) = &self.observer {
+            o(out.is_ok());
+        }
+        out
+    }
+
+    async fn read(&self, sm: &SecretsManager) -> Result<BTreeMap<String, String>, SecretsError> {
         let token_path = parse("token_jsonpath", &sm.token_jsonpath)?;
         let data_path = parse("data_jsonpath", &sm.data_jsonpath)?;
         // values an error body might echo back, kept out of every message

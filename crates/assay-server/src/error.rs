@@ -61,7 +61,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             // the cause stays in the log, where the id finds it; the client learns only the id
-            let request_id = uuid::Uuid::new_v4();
+            let request_id =
+                crate::observe::request_id().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             tracing::error!(%request_id, detail = %self.detail, "request failed");
             format!(
                 "internal error (request id {request_id}); the server's log has the cause under that id"

@@ -4,6 +4,8 @@
 pub mod auth;
 mod body;
 mod error;
+pub mod metrics;
+mod observe;
 mod openapi;
 mod params;
 mod routes;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub logins: Arc<throttle::LoginThrottle>,
     /// Idle source sessions for checking a quality check's SQL with the source's planner.
     pub source_sessions: assay_postgres::idle::IdleSessions,
+    /// The token scrapers may present on `/metrics` (admins' API tokens work too).
+    pub metrics_token: metrics::MetricsToken,
 }
 
 /// How many source sessions a server keeps idle for check validation (each is a backend on a source).
@@ -40,17 +44,18 @@ impl AppState {
     /// Builds the state from an open store (loading or creating the token signing key).
     pub async fn new(store: Store) -> Result<AppState, ApiError> {
         let keys = auth::Keys::load(&store).await?;
-        let resolver = Resolver::default();
+        let ops = assay_ops::Context::new(store.clone(), Resolver::default());
         Ok(AppState {
-            ops: assay_ops::Context::new(store.clone(), resolver.clone()),
+            resolver: ops.resolver.clone(),
+            ops,
             store,
-            resolver,
             keys: Arc::new(keys),
             logins: Arc::new(throttle::LoginThrottle::default()),
             source_sessions: assay_postgres::idle::IdleSessions::new(
                 SOURCE_SESSIONS_IDLE,
                 std::time::Duration::from_secs(60),
             ),
+            metrics_token: metrics::MetricsToken::default(),
         })
     }
 }
@@ -60,11 +65,30 @@ impl AppState {
 pub fn app(state: AppState) -> axum::Router {
     axum::Router::new()
         .nest("/api", routes::api())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(ui::router())
         .fallback(ui::not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::layer,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
         .with_state(state)
+}
+
+/// Serves a separate metrics listener until `shutdown` resolves: `GET /metrics` without a token (its address is
+/// the protection).
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape_open))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

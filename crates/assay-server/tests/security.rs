@@ -96,7 +96,12 @@ pub(crate) fn is_public(method: &str, path: &str) -> bool {
         (method, path),
         (
             "GET",
-            "/status" | "/health" | "/openapi.json" | "/docs" | "/quality-checks/spec"
+            "/status"
+                | "/health"
+                | "/health/ready"
+                | "/openapi.json"
+                | "/docs"
+                | "/quality-checks/spec"
         ) | ("POST", "/auth/login")
     )
 }

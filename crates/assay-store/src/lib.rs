@@ -14,6 +14,7 @@ pub mod datastores;
 mod db;
 mod error;
 pub mod flows;
+pub mod health;
 pub mod operations;
 pub mod profiles;
 pub mod schedules;

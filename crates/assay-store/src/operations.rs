@@ -247,6 +247,35 @@ impl Store {
         self.operation(id, viewer).await
     }
 
+    /// Asks a running operation to stop because its server is shutting down (no user asked for it).
+    pub async fn request_stop_for_shutdown(&self, id: i64) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .exec(
+                "UPDATE operations SET abort_requested = true, aborted_by = 'server shutdown' \
+                 WHERE id = $1 AND result = 'running'",
+                &[&id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Queues operation `id` again as a new operation (same type, datastore, parameters, trigger and schedule),
+    /// for a run its server stopped at shutdown; returns the new operation's id.
+    pub async fn hand_back(&self, id: i64) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .q_one(
+                "INSERT INTO operations (type, datastore_id, params, triggered_by, triggered_by_user, schedule_id) \
+                 SELECT type, datastore_id, params, triggered_by, triggered_by_user, schedule_id \
+                 FROM operations WHERE id = $1 RETURNING id",
+                &[&id],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Takes the advisory lock of operation `id` on a session of its own; `None` when another session holds it
     /// (a sweep holds it only while it ends a run it found abandoned).
     pub async fn lock_operation(&self, id: i64) -> Result<Option<OperationLock>, StoreError> {

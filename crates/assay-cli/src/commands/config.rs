@@ -60,6 +60,12 @@ pub enum ConfigCmd {
         #[arg(long)]
         include: Option<String>,
     },
+    /// Check a server configuration file (TOML) without starting: every mistake is listed at once
+    Check {
+        /// The file (default: $ASSAY_CONFIG)
+        #[arg(long = "config", short = 'c', env = "ASSAY_CONFIG")]
+        file: PathBuf,
+    },
 }
 
 fn kinds(include: Option<&str>) -> Result<BTreeSet<String>> {
@@ -658,6 +664,11 @@ async fn import(
 }
 
 pub async fn run(cmd: ConfigCmd) -> Result<Outcome> {
+    if let ConfigCmd::Check { file } = &cmd {
+        crate::serve::config::check_file(file).map_err(crate::usage::Usage::from)?;
+        printer::line(format!("{}: no errors", file.display()));
+        return Ok(Outcome::Ok);
+    }
     let c = client()?;
     match cmd {
         ConfigCmd::Export {
@@ -683,6 +694,7 @@ pub async fn run(cmd: ConfigCmd) -> Result<Outcome> {
             };
             import(&c, &base, dry_run, &kinds(include.as_deref())?).await
         }
+        ConfigCmd::Check { .. } => unreachable!("answered above, without a client"),
     }
 }
 

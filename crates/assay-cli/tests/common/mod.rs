@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod api;
+pub mod meta;
+
 use assay_testkit::TestPg;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -67,6 +70,11 @@ impl Server {
     /// Whether the server printed a line containing `text`.
     pub fn logged(&self, text: &str) -> bool {
         self.lines.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
+    /// Every line the server printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
     }
 
     /// Kills the server without warning.

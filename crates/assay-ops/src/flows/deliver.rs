@@ -130,12 +130,15 @@ pub(super) async fn attempt(
     };
     let id = d.delivery_id.to_string();
     let body = message::render(&d.action_type, &d.message, &id);
+    let started = std::time::Instant::now();
     let sent = match resolved(ctx, flow.spec.secrets_manager.as_ref(), action).await {
         Ok(a) => send(&a, &body, &id, ctx.settings.loopback_only).await,
         Err(why) => Err((None, why)),
     };
     match sent {
         Ok(code) => {
+            let took = started.elapsed().as_secs_f64();
+            ctx.metrics.delivery(&d.action_type, "delivered", took);
             tracing::info!(delivery_id = %id, action = d.action_type, code, "NotificationDelivered");
             ctx.store
                 .record_attempt(
@@ -151,6 +154,9 @@ pub(super) async fn attempt(
             // an SMTP server's permanent refusal (5xx) does not change with time
             let permanent = d.action_type == "email" && code.is_some_and(|c| c >= 500);
             let next = if permanent { None } else { retry(failed) };
+            let outcome = if next.is_some() { "retrying" } else { "failed" };
+            let took = started.elapsed().as_secs_f64();
+            ctx.metrics.delivery(&d.action_type, outcome, took);
             tracing::warn!(delivery_id = %id, action = d.action_type, attempt = failed, reason = %why,
                            final_attempt = next.is_none(), "NotificationFailed");
             let note = match next {

@@ -10,6 +10,12 @@ use serde_json::{Map, Value, json};
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/status", "Service status (public)", "system"),
     ("get", "/health", "Liveness probe (public, 204)", "system"),
+    (
+        "get",
+        "/health/ready",
+        "Readiness probe (public): 200 when the metadata store answers, its migrations are applied and the runner claims work, else 503",
+        "system",
+    ),
     ("get", "/openapi.json", "This document", "system"),
     (
         "get",

@@ -34,6 +34,7 @@ fn table() -> Routes {
     Routes::new()
         .route("/status", get(system::status))
         .route("/health", get(system::health))
+        .route("/health/ready", get(system::ready))
         .route("/openapi.json", get(system::openapi))
         .route("/docs", get(system::docs))
         .route("/auth/login", post(users::login))

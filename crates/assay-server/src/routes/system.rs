@@ -21,8 +21,35 @@ pub async fn status(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Public liveness: the process answers HTTP.
 pub async fn health() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+/// Public readiness: the metadata store answers, its schema is at this build's newest migration, and this
+/// server's runner is claiming work. 200 when all hold, else 503; the body names each check.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let (store, migrations) = match state.store.migrations_applied().await {
+        Ok(applied) => (true, applied),
+        Err(_) => (false, false),
+    };
+    let runner = state
+        .ops
+        .runner_claiming
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let ready = store && migrations && runner;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "ready": ready,
+            "checks": {"metadata_store": store, "migrations": migrations, "runner": runner},
+        })),
+    )
 }
 
 pub async fn openapi() -> Json<Value> {

@@ -91,6 +91,7 @@ impl Api {
             public_url: "http://assay.test".into(),
             // flows written by the fuzzer never reach beyond this machine
             loopback_only: true,
+            ..assay_ops::Settings::default()
         }
     }
 

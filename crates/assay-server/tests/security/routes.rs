@@ -84,7 +84,15 @@ pub(crate) fn cases(method: &str, template: &str, i: &Ids, a_db: &str) -> Option
             .collect()
     };
     let v = match (method, template) {
-        ("GET", "/status" | "/health" | "/openapi.json" | "/docs" | "/quality-checks/spec") => {
+        (
+            "GET",
+            "/status"
+            | "/health"
+            | "/health/ready"
+            | "/openapi.json"
+            | "/docs"
+            | "/quality-checks/spec",
+        ) => {
             vec![case(template.into(), None, Global)]
         }
         ("POST", "/auth/login") => vec![case(

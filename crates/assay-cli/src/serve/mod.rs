@@ -1,49 +1,49 @@
 //! `assay serve`: opens the metadata store (the embedded cluster under `--data-dir`, or `--metadata-url`),
-//! creates the admin on first start, and runs the API, the operation runner and the scheduler until Ctrl-C or SIGTERM.
+//! creates the admin on first start, and runs the API, the operation runner, the scheduler and the
+//! notification dispatcher until Ctrl-C or SIGTERM. Shutdown stops taking requests and work, lets in-flight
+//! requests finish, and gives running operations the grace period before they are stopped and queued again.
+
+pub mod config;
+mod file;
+mod logs;
+
+pub use config::{Config, ServeArgs};
 
 use anyhow::{Context, Result};
 use assay_server::AppState;
 use assay_store::Store;
 use assay_store::cluster::{Cluster, ClusterOptions};
 use assay_store::crypto::Cipher;
-use clap::Args;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::sync::watch;
-
-#[derive(Args, Clone)]
-pub struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, env = "ASSAY_LISTEN", default_value = "127.0.0.1:8000")]
-    pub listen: String,
-    /// Where the embedded metadata cluster and the key file live
-    #[arg(long, env = "ASSAY_DATA_DIR", default_value = "./assay-data")]
-    pub data_dir: PathBuf,
-    /// An external PostgreSQL for the metadata (postgresql://user:password@host:port/db)
-    #[arg(long, env = "ASSAY_METADATA_URL")]
-    pub metadata_url: Option<String>,
-    /// The 32-byte key that encrypts stored secrets (default: <data-dir>/secret.key, created when missing)
-    #[arg(long, env = "ASSAY_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
-}
 
 /// A started server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The separate metrics listener's address, when one is configured.
+    pub metrics_addr: Option<SocketAddr>,
 
     pub embedded: Option<Cluster>,
     pub first_admin: Option<(String, String)>,
     stop: watch::Sender<bool>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     runner: tokio::task::JoinHandle<()>,
+    grace: std::time::Duration,
 }
 
 impl Running {
-    /// Stops taking requests and work, waits for both to wind down, then stops the embedded cluster.
+    /// Stops taking requests and work, waits for both to wind down (a running operation gets the grace period,
+    /// then a while to stop at its next step), then stops the embedded cluster.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         let _ = self.http.await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), self.runner).await;
+        let wind_down = self.grace + std::time::Duration::from_secs(60);
+        if tokio::time::timeout(wind_down, self.runner).await.is_err() {
+            tracing::warn!(
+                "the running operation did not stop in time; the sweep of another server or of the next start ends it"
+            );
+        }
         if let Some(c) = self.embedded {
             tokio::task::spawn_blocking(move || c.stop()).await??;
         }
@@ -102,7 +102,7 @@ pub async fn embedded_cluster(data_dir: &Path) -> Result<(Cluster, String)> {
 }
 
 /// Starts the server on `args.listen` (port 0 picks a free port).
-pub async fn start(args: &ServeArgs) -> Result<Running> {
+pub async fn start(args: &Config) -> Result<Running> {
     let (embedded, url) = match &args.metadata_url {
         Some(u) => (None, u.clone()),
         None => {
@@ -121,6 +121,9 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
     let mut state = AppState::new(store)
         .await
         .map_err(|e| anyhow::anyhow!(e.detail))?;
+    state.ops.settings = args.ops_settings();
+    state.metrics_token =
+        assay_server::metrics::MetricsToken(args.metrics_token.as_deref().map(Into::into));
     let first_admin = assay_server::auth::bootstrap_admin(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.detail))?;
@@ -129,7 +132,25 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
-    state.ops.settings.public_url = format!("http://{addr}");
+    state.ops.settings.public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut metrics_addr = None;
+    if let Some(listen) = &args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (metrics)"))?;
+        metrics_addr = Some(metrics.local_addr()?);
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(assay_server::serve_metrics(
+            metrics,
+            state.clone(),
+            async move {
+                let _ = stopped.wait_for(|v| *v).await;
+            },
+        ));
+    }
     let runner = assay_ops::runner::spawn(state.ops.clone(), stop_rx.clone());
     // stops with the same signal; an instant it has not claimed is claimed by another server or at restart
     assay_ops::scheduler::spawn(state.ops.clone(), stop_rx.clone());
@@ -141,20 +162,20 @@ pub async fn start(args: &ServeArgs) -> Result<Running> {
     }));
     Ok(Running {
         addr,
+        metrics_addr,
         embedded,
         first_admin,
         stop,
         http,
         runner,
+        grace: args.shutdown_grace,
     })
 }
 
 pub async fn run(args: ServeArgs) -> Result<crate::Outcome> {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_target(false)
-        .init();
-    let running = start(&args).await?;
+    let config = Config::resolve(&args).map_err(crate::usage::Usage::from)?;
+    logs::init(config.log_format, &config.log_level);
+    let running = start(&config).await?;
     if let Some((password, token)) = &running.first_admin {
         println!("First start: created the admin user.");
         println!("  username: admin");
@@ -165,6 +186,9 @@ pub async fn run(args: ServeArgs) -> Result<crate::Outcome> {
             "  assay auth init --url http://{} --token <token>",
             running.addr
         );
+    }
+    if let Some(m) = running.metrics_addr {
+        println!("Metrics at http://{m}/metrics");
     }
     println!(
         "Assay is listening on http://{} (web UI at /, API under /api)",
