@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
             "/datastores/{id}/schedules/new",
             get(schedules::new).post(schedules::create),
         )
+        .route("/schedules/{id}", get(schedules::show))
         .route("/schedules/{id}/{action}", post(schedules::change))
         .route("/operations/{id}/abort", post(details::abort))
         .route("/datastores/{id}/tables", get(tables::list))

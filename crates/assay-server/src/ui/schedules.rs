@@ -1,13 +1,15 @@
 //! Schedules in the UI: the Activity tab lists a datastore's schedules with their next and last run, and the
 //! schedule form writes one through the API's handler, with a preview of the next five runs of its cadence
-//! (computed by the same `Cadence` the scheduler uses) before it is saved.
+//! (computed by the same `Cadence` the scheduler uses) before it is saved. A schedule's page lists what became
+//! of each of its due instants (queued with its operation, or skipped and why), newest first, 50 a page.
 
 use super::details::{Head, load, section};
 use super::form::{Errors, Pairs};
-use super::page::{PageResult, Shell, UiError, html, html_status, see_other, when};
+use super::page::{PageResult, Pager, Shell, UiError, html, html_status, see_other, when};
 use super::session::Session;
 use crate::AppState;
 use crate::body::JsonBody;
+use crate::params::Params;
 use crate::routes::{id, schedules as api};
 use askama::Template;
 use assay_core::schedule::{Cadence, PRESETS};
@@ -255,4 +257,55 @@ pub async fn change(
         }
     }
     see_other(&format!("/datastores/{}/activity", r.datastore_id))
+}
+
+/// One due instant as the schedule's page lists it.
+pub struct InstantRow {
+    pub instant: String,
+    pub fired: String,
+    pub outcome: String,
+    pub reason: String,
+    pub operation: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "schedule.html")]
+struct SchedulePage {
+    shell: Option<Shell>,
+    head: Head,
+    schedule: ScheduleRow,
+    instants: Vec<InstantRow>,
+    pager: Pager,
+}
+
+/// A schedule and the history of its instants.
+pub async fn show(
+    State(s): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    q: Params,
+) -> PageResult {
+    let r = s
+        .store
+        .schedule(id(&raw, "schedule")?, &session.viewer())
+        .await?;
+    let d = load(&s, &session, &r.datastore_id.to_string()).await?;
+    let page = Pager::asked(&q);
+    let (items, total) = s.store.schedule_instants(r.id, page, Pager::SIZE).await?;
+    html(&SchedulePage {
+        shell: Some(Shell::of(&session.user, section(&d))),
+        head: Head::of(&d, "activity"),
+        schedule: ScheduleRow::of(&r),
+        instants: items
+            .into_iter()
+            .map(|i| InstantRow {
+                instant: when(Some(i.instant)),
+                fired: when(Some(i.fired_at)),
+                outcome: i.outcome,
+                reason: i.reason.unwrap_or_default(),
+                operation: i.operation_id,
+            })
+            .collect(),
+        pager: Pager::new(&format!("/schedules/{}", r.id), "", page, total),
+    })
 }

@@ -296,6 +296,47 @@ async fn schedules_are_written_with_a_preview_and_listed_in_activity() {
         "{body}"
     );
     assert!(body.contains("cron 30 6 * * 1-5 (UTC)"), "{body}");
+    // the schedule's page lists what became of each due instant, as the API records it
+    assert!(
+        body.contains(&format!(r#"href="/schedules/{id}""#)),
+        "{body}"
+    );
+    let (_, empty, _) = page(&api, Some(&ada), &format!("/schedules/{id}")).await;
+    assert!(empty.contains("No instant has come due yet."), "{empty}");
+    let monday = chrono::DateTime::parse_from_rfc3339("2026-11-30T06:30:00Z")
+        .unwrap()
+        .to_utc();
+    for day in 0..2 {
+        api.state
+            .store
+            .fire_schedule(id, monday + chrono::TimeDelta::days(day))
+            .await
+            .unwrap();
+    }
+    let (status, body, _) = page(&api, Some(&ada), &format!("/schedules/{id}")).await;
+    assert_eq!(status, 200);
+    let fired = api
+        .get(&format!("/operations/schedules/{id}/instants"))
+        .await
+        .body;
+    let fired = fired["items"].as_array().unwrap();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert_eq!(body.matches("data-outcome=").count(), 2, "{body}");
+    for i in fired {
+        assert!(
+            body.contains(&format!(
+                r#"data-outcome="{}""#,
+                i["outcome"].as_str().unwrap()
+            )),
+            "{body}"
+        );
+        if let Some(op) = i["operation_id"].as_i64() {
+            assert!(body.contains(&format!("#{op}")), "{body}");
+        }
+        if let Some(reason) = i["reason"].as_str() {
+            assert!(body.contains(reason), "{body}");
+        }
+    }
     let (status, _, _) = post_form(&api, &ada, &format!("/schedules/{id}/disable"), &[]).await;
     assert_eq!(status, 303);
     let (_, body, _) = page(&api, Some(&ada), &format!("/datastores/{ds}/activity")).await;
