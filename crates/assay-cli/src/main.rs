@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Run the server: the web UI at /, the API under /api and the operation runner
     Serve(serve::ServeArgs),
+    /// The key that encrypts stored secrets
+    #[command(subcommand)]
+    Key(serve::key::KeyCmd),
     /// Run the whole flow on a throwaway sample database and print what Assay found
     Demo(demo::DemoArgs),
     /// Save the server URL and token the client uses
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(a) => serve::run(a).await,
             Command::Demo(a) => demo::run(a).await,
+            Command::Key(c) => serve::key::run(c).await,
             Command::Auth(c) => commands::admin::auth(c).await,
             Command::Tokens(c) => commands::admin::tokens(c).await,
             Command::Users(c) => commands::admin::users(c).await,

@@ -1,7 +1,8 @@
 //! Running `assay serve` unattended: the metrics an operator scrapes (parsed by Prometheus' own Python parser)
 //! move as requests, operations, deliveries and secret lookups happen; JSON logs carry the request and
 //! operation ids; readiness follows the metadata store; SIGTERM hands a long run back to the queue; a server
-//! killed while it runs a scheduled operation leaves the next instants to the other server, each fired once.
+//! killed while it runs a scheduled operation leaves the next instants to the other server, each fired once;
+//! key rotation re-encrypts every stored secret.
 
 mod common;
 
@@ -463,4 +464,87 @@ async fn a_server_killed_mid_run_leaves_the_next_instant_to_the_other_once() {
     let (_, first_run) = http.get(&format!("/operations/{killed}")).await;
     assert_eq!(first_run["result"], "failure", "{first_run}");
     second.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_rotation_re_encrypts_every_secret_and_the_old_key_reads_none() {
+    let pg = TestPg::shared();
+    let meta = pg.create_database("operate_rekey").await;
+    let url = pg.superuser_url(&meta);
+    let data = tmp("operate-rekey");
+    let server = Server::start(&["--metadata-url", &url, "--data-dir", data.to_str().unwrap()]);
+    let token = server.token.clone().expect("first start prints a token");
+    let http = Http::new(&format!("{}/api", server.url), &token);
+    let (db, reader, _) = shop(pg).await;
+    let ds = datastore(&http, pg, &db, &reader).await;
+    let rx = Receiver::start().await;
+    http.ok(
+        "/flows",
+        json!({"name": "signed", "trigger": {"type": "operation", "operation_types": ["sync"]},
+               "actions": [{"type": "webhook", "url": rx.url("/signed"), "secret": "flow-signing-secret"}]}),
+    )
+    .await;
+    server.stop();
+
+    let new_key = data.join("rotated.key");
+    let rotate = |key: Option<&std::path::Path>, new: &std::path::Path| {
+        let mut cmd = Command::new(common::BIN);
+        cmd.args(["key", "rotate", "--metadata-url", &url, "--data-dir"])
+            .arg(&data)
+            .arg("--new-key-file")
+            .arg(new);
+        if let Some(k) = key {
+            cmd.arg("--key-file").arg(k);
+        }
+        cmd.output().unwrap()
+    };
+    let out = rotate(None, &new_key);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in ["connection passwords: 1", "flow secrets: 1", "settings: 1"] {
+        assert!(text.contains(line), "{text}");
+    }
+    // the old key reads nothing now: a second rotation with it fails, names the cause and changes nothing
+    let out = rotate(None, &data.join("third.key"));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the current key does not decrypt the stored")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // the same file twice is a usage error
+    let out = rotate(Some(&new_key), &new_key);
+    assert_eq!(out.status.code(), Some(2));
+
+    // with the new key: the old token is accepted (the signing secret), a sync logs in to the source (the
+    // password) and its notification is signed with the flow's secret
+    let server = Server::start(&[
+        "--metadata-url",
+        &url,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--key-file",
+        new_key.to_str().unwrap(),
+    ]);
+    let http = Http::new(&format!("{}/api", server.url), &token);
+    let sync = http.queue(ds, "sync").await;
+    assert_eq!(http.wait(sync).await["result"], "success");
+    until(30, "the signed webhook arrives", || async {
+        !rx.received().is_empty()
+    })
+    .await;
+    let got = &rx.received()[0];
+    assert_eq!(
+        got.header("x-assay-signature").unwrap(),
+        format!(
+            "sha256={}",
+            assay_ops::flows::sign("flow-signing-secret", &got.body)
+        )
+    );
+    server.stop();
 }

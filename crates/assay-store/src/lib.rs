@@ -17,6 +17,7 @@ pub mod flows;
 pub mod health;
 pub mod operations;
 pub mod profiles;
+mod rekey;
 pub mod schedules;
 pub mod users;
 

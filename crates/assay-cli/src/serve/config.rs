@@ -308,6 +308,13 @@ impl Config {
         })
     }
 
+    /// The key file: the one configured, else `secret.key` in the data directory.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
     /// The operations' pace from these settings (`public_url` is set once the address is known).
     pub fn ops_settings(&self) -> assay_ops::Settings {
         assay_ops::Settings {

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod file;
+pub mod key;
 mod logs;
 
 pub use config::{Config, ServeArgs};
@@ -101,19 +102,21 @@ pub async fn embedded_cluster(data_dir: &Path) -> Result<(Cluster, String)> {
     Ok((cluster, url))
 }
 
-/// Starts the server on `args.listen` (port 0 picks a free port).
-pub async fn start(args: &Config) -> Result<Running> {
-    let (embedded, url) = match &args.metadata_url {
+/// The metadata store's URL: the external one configured, or the embedded cluster's (started here).
+pub async fn metadata(args: &Config) -> Result<(Option<Cluster>, String)> {
+    Ok(match &args.metadata_url {
         Some(u) => (None, u.clone()),
         None => {
             let (c, u) = embedded_cluster(&args.data_dir).await?;
             (Some(c), u)
         }
-    };
-    let key_file = args
-        .key_file
-        .clone()
-        .unwrap_or_else(|| args.data_dir.join("secret.key"));
+    })
+}
+
+/// Starts the server on `args.listen` (port 0 picks a free port).
+pub async fn start(args: &Config) -> Result<Running> {
+    let (embedded, url) = metadata(args).await?;
+    let key_file = args.key_file();
     let cipher = Cipher::load_or_create(&key_file)?;
     let store = Store::open(&url, cipher)
         .await
