@@ -252,7 +252,7 @@ async fn schemathesis_finds_no_server_error_and_every_4xx_has_a_detail() {
         .expect("the server answers after the run");
     let logged = common::logs()[logged_before..].to_string();
     assert!(
-        logged.contains("tower_http::trace"),
+        logged.contains("RequestFinished"),
         "the server logged no request during the run"
     );
     let internal = internal_errors(&logged);
