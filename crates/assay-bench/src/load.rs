@@ -109,6 +109,11 @@ impl Http {
         Ok(a.body)
     }
 
+    /// A GET that must succeed; returns its body.
+    pub(super) async fn get_ok(&self, path: &str) -> Result<Value> {
+        self.ok(reqwest::Method::GET, path, None).await
+    }
+
     pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value> {
         self.ok(reqwest::Method::POST, path, Some(body)).await
     }

@@ -3,8 +3,10 @@
 //! number of connections and page ranges Assay uses) and Assay's full profile; then an incremental profile
 //! after appending 1 % of rows; the accuracy of distinct counts and quantiles against exact SQL; and the
 //! process's peak RSS. `once` profiles one table once, for external harnesses. `scan` and `scan-once` do the
-//! same for the scan engine (see `scan.rs`).
+//! same for the scan engine (see `scan.rs`). `detect` measures inferred checks against planted defects and clean
+//! growth (see `detect.rs`).
 
+mod detect;
 mod fold;
 mod load;
 mod notify;
@@ -97,6 +99,21 @@ enum Cmd {
         think_ms: u64,
         #[arg(long)]
         url: Option<String>,
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Inferred checks against planted defects and clean growth: recall per defect kind, false anomalies per
+    /// clean round
+    Detect {
+        /// Rows of each table when it is profiled (each clean round appends a tenth of that)
+        #[arg(long, default_value_t = 20_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// An existing server (postgresql://...); default: a throwaway cluster
+        #[arg(long)]
+        url: Option<String>,
+        /// Keep the throwaway cluster's directory
         #[arg(long)]
         keep: bool,
     },
@@ -230,6 +247,7 @@ fn plan(schema: &str, table: &str, cols: Vec<Column>, parallel: usize, rows: Row
         limit_per_partition: None,
         has_ctid: !incremental,
         relation: None,
+        holdout: false,
     }
 }
 
@@ -696,6 +714,15 @@ async fn main() -> Result<()> {
                 None => throwaway(keep, |u| async move { load::run(&u, &o).await }).await,
             }
         }
+        Cmd::Detect {
+            rows,
+            rounds,
+            url,
+            keep,
+        } => match url {
+            Some(u) => detect::run(&u, rows, rounds).await,
+            None => throwaway(keep, |u| async move { detect::run(&u, rows, rounds).await }).await,
+        },
         Cmd::Notify {
             deliveries,
             url,

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod kll;
 pub mod moments;
 pub mod profile;
+pub mod shape;
 pub mod state;
 mod textkind;
 

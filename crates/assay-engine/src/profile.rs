@@ -42,9 +42,16 @@ pub struct FieldProfile {
     pub non_finite: u64,
     pub not_applicable: Vec<String>,
     pub notes: Vec<String>,
+    /// Numbers and instants: the share of adjacent values (in the table's physical order) that did not
+    /// decrease; near 1 for a field that grows as rows are inserted.
+    #[serde(default)]
+    pub ascending_ratio: Option<f64>,
+    /// Text: the one shape every value has, when it is a code (digits or punctuation besides letters).
+    #[serde(default)]
+    pub shape: Option<crate::shape::Skeleton>,
 }
 
-fn iso(us: f64) -> Value {
+pub(crate) fn iso(us: f64) -> Value {
     let us = us as i64;
     match chrono::DateTime::from_timestamp_micros(us) {
         Some(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
@@ -199,6 +206,12 @@ pub fn finalize(
         non_finite: st.non_finite,
         not_applicable: na.into_iter().map(str::to_string).collect(),
         notes,
+        ascending_ratio: if ordered { st.ascending_ratio() } else { None },
+        shape: if text {
+            st.all_shapes().single().filter(|k| k.is_code()).cloned()
+        } else {
+            None
+        },
     }
     .with_temporal_mean(temporal)
 }

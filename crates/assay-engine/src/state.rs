@@ -6,6 +6,7 @@ use crate::hll::Hll;
 use crate::kind::{Family, Kind, Value, decode};
 use crate::kll::Kll;
 pub use crate::moments::Moments;
+use crate::shape::Shapes;
 use crate::textkind::{TextKind, classify};
 use base64::Engine;
 use rustc_hash::FxHashMap as HashMap;
@@ -36,6 +37,7 @@ impl Top {
 }
 
 /// Everything Assay keeps about one field while reading it.
+#[derive(Clone)]
 pub struct FieldState {
     pub kind: Kind,
     /// Rows seen (null or not).
@@ -58,6 +60,13 @@ pub struct FieldState {
     pub top: Option<Top>,
     pub hll: Hll,
     pub kll: Kll,
+    /// The shapes of text values not counted exactly (those are shaped when the profile is finalised).
+    pub shapes: Shapes,
+    /// Adjacent pairs of numbers or instants in reading order (physical order within a partition), and how
+    /// many of them did not decrease: a field that grows as rows are inserted has nearly all pairs ascending.
+    pub pairs: u64,
+    pub ascending: u64,
+    last: Option<f64>,
 }
 
 impl std::fmt::Debug for FieldState {
@@ -95,6 +104,10 @@ impl FieldState {
             top: Some(Top::default()),
             hll: Hll::default(),
             kll: new_kll(),
+            shapes: Shapes::default(),
+            pairs: 0,
+            ascending: 0,
+            last: None,
         }
     }
 
@@ -158,6 +171,7 @@ impl FieldState {
         for (s, count) in &top.text {
             self.hll.add_bytes(s.as_bytes());
             self.text_kinds[classify(s) as usize] += count;
+            self.shapes.add(s, *count);
         }
     }
 
@@ -187,13 +201,20 @@ impl FieldState {
         }
         let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
         let (mut negatives, mut zeros) = (0u64, 0u64);
+        // NaN before the first value of a stream: that value makes no pair
+        let (mut prev, mut ascending) = (self.last.unwrap_or(f64::NAN), 0u64);
         for &x in xs {
             lo = lo.min(x);
             hi = hi.max(x);
             sum += x;
             negatives += (x < 0.0) as u64;
             zeros += (x == 0.0) as u64;
+            ascending += (x >= prev) as u64;
+            prev = x;
         }
+        self.pairs += xs.len() as u64 - u64::from(self.last.is_none());
+        self.ascending += ascending;
+        self.last = Some(prev);
         self.moments.merge(&Moments::of_batch(xs, sum));
         self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
         self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
@@ -297,6 +318,7 @@ impl FieldState {
         if !self.count_text(s) {
             self.text_kinds[classify(s) as usize] += 1;
             self.hll.add_bytes(s.as_bytes());
+            self.shapes.add(s, 1);
         }
     }
 
@@ -319,6 +341,11 @@ impl FieldState {
         for (a, b) in self.text_kinds.iter_mut().zip(other.text_kinds) {
             *a += b;
         }
+        // pairs within each side; the pair across the boundary is not known
+        self.pairs += other.pairs;
+        self.ascending += other.ascending;
+        self.last = other.last.or(self.last);
+        self.shapes.merge(&other.shapes);
         match (self.top.as_mut(), &other.top) {
             (Some(a), Some(b)) => {
                 // both exact: add the counts; too many distinct values between them moves to the sketches
@@ -338,6 +365,7 @@ impl FieldState {
                 replayed.top = Some(b.clone());
                 replayed.spill();
                 self.merge_sketches(&replayed);
+                self.shapes.merge(&replayed.shapes);
                 for (a, k) in self.text_kinds.iter_mut().zip(replayed.text_kinds) {
                     *a += k;
                 }
@@ -440,6 +468,9 @@ impl FieldState {
             hll_registers: (!self.is_exact()).then(|| b64.encode(self.hll.to_bytes())),
             kll: None,
             quantiles: (!self.is_exact()).then(|| b64.encode(self.kll.to_bytes())),
+            shapes: Some(self.shapes.clone()),
+            pairs: self.pairs,
+            ascending: self.ascending,
         };
         serde_json::to_vec(&stored).expect("a state serialises")
     }
@@ -490,7 +521,28 @@ impl FieldState {
             top: s.top,
             hll,
             kll,
+            // a state stored before shapes were kept has unknown shapes: none are inferred from it
+            shapes: s.shapes.unwrap_or(Shapes::Many),
+            pairs: s.pairs,
+            ascending: s.ascending,
+            last: None,
         })
+    }
+
+    /// The shapes of every text value: those shaped one by one plus the exactly counted values.
+    pub fn all_shapes(&self) -> Shapes {
+        let mut shapes = self.shapes.clone();
+        if let Some(top) = &self.top {
+            for (s, count) in &top.text {
+                shapes.add(s, *count);
+            }
+        }
+        shapes
+    }
+
+    /// The share of adjacent pairs (in reading order) that did not decrease, once there are enough to tell.
+    pub fn ascending_ratio(&self) -> Option<f64> {
+        (self.pairs >= 20).then(|| self.ascending as f64 / self.pairs as f64)
     }
 
     /// Counts per text kind: those classified one by one plus the exactly counted values.
@@ -557,6 +609,12 @@ struct Stored {
     kll: Option<String>,
     #[serde(default)]
     quantiles: Option<String>,
+    #[serde(default)]
+    shapes: Option<Shapes>,
+    #[serde(default)]
+    pairs: u64,
+    #[serde(default)]
+    ascending: u64,
 }
 
 #[cfg(test)]
@@ -700,6 +758,41 @@ mod tests {
         old["kll"] = old["quantiles"].take();
         let err = FieldState::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap_err();
         assert!(err.to_string().contains("earlier Assay"), "{err}");
+    }
+
+    #[test]
+    fn order_and_shapes_are_counted_merged_and_stored() {
+        // 0..100 then 50..100: one step back between the halves, inside one stream
+        let vals: Vec<Option<Vec<u8>>> = (0..100).chain(50..100).map(|i| Some(int8(i))).collect();
+        let s = state_of(Kind::Int8, &vals);
+        assert_eq!((s.pairs, s.ascending), (149, 148));
+        // merged from two partitions: the pair across the boundary is not counted
+        let mut a = state_of(Kind::Int8, &vals[..100]);
+        a.merge(&state_of(Kind::Int8, &vals[100..]));
+        assert_eq!((a.pairs, a.ascending), (148, 148));
+        let back = FieldState::from_bytes(&s.to_bytes()).unwrap();
+        assert_eq!((back.pairs, back.ascending), (149, 148));
+        // shapes of spilled text and of exactly counted text alike
+        let codes: Vec<Option<Vec<u8>>> = (0..300)
+            .map(|i| Some(format!("AB-{i:04}").into_bytes()))
+            .collect();
+        let t = state_of(Kind::Text, &codes);
+        assert!(t.top.is_none());
+        let few = state_of(Kind::Text, &codes[..10]);
+        assert!(few.top.is_some());
+        for st in [&t, &few] {
+            assert_eq!(
+                st.all_shapes().single().unwrap().pattern(),
+                r"^[A-Z]{2}\-[0-9]{4}$"
+            );
+        }
+        let back = FieldState::from_bytes(&t.to_bytes()).unwrap();
+        assert_eq!(back.all_shapes(), t.all_shapes());
+        // a state stored before shapes were kept knows none
+        let mut old: serde_json::Value = serde_json::from_slice(&t.to_bytes()).unwrap();
+        old.as_object_mut().unwrap().remove("shapes");
+        let back = FieldState::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(back.all_shapes(), crate::shape::Shapes::Many);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod enrichment;
 mod error;
 pub mod exporter;
 pub mod flows;
+pub mod inference;
 pub mod join;
 pub mod materializer;
 pub mod profiler;

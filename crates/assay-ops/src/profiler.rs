@@ -4,14 +4,12 @@
 
 use crate::{Context, Ending};
 use assay_core::operation::ProfileParams;
-use assay_engine::infer;
 use assay_engine::profile::{FieldProfile, finalize};
 use assay_engine::state::FieldState;
 use assay_postgres::profile::{Column, Progress, ReadPlan, Rows};
 use assay_postgres::{ConnectParams, PgError};
 use assay_store::Viewer;
 use assay_store::catalog::{ContainerRecord, FieldRecord};
-use assay_store::checks::InferredCheck;
 use assay_store::operations::OperationRecord;
 use assay_store::profiles::{NewContainerProfile, NewFieldProfile};
 use serde_json::{Value, json};
@@ -108,6 +106,7 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
                 results.push(json!({"container": {"id": c.id, "name": c.name}, "result": "success",
                     "records_processed": done.rows, "incremental": done.incremental, "sampled": done.sampled,
                     "profile_id": done.profile_id, "checks_added": done.checks_added, "checks_updated": done.checks_updated,
+                    "checks_archived": done.checks_archived, "checks_dropped": done.dropped,
                     "duration_ms": t0.elapsed().as_millis() as u64, "message": done.note}));
             }
             Err(PgError::Aborted) => {
@@ -160,6 +159,9 @@ struct Done {
     profile_id: i64,
     checks_added: i64,
     checks_updated: i64,
+    checks_archived: i64,
+    /// Candidates the newest rows did not pass, with the reason.
+    dropped: Vec<Value>,
     note: Option<String>,
 }
 
@@ -221,6 +223,7 @@ async fn profile_container(
             field: "metadata".into(),
             message,
         })?;
+    let has_relation = relation.is_some();
     let has_ctid =
         relation.is_none() && matches!(c.table_type.as_str(), "table" | "materialized_view");
     let prev = ctx.store.latest_profile(c.id).await.map_err(store_err)?;
@@ -310,10 +313,23 @@ async fn profile_container(
         limit_per_partition: s.limit,
         has_ctid: has_ctid && base.is_none(),
         relation,
+        // a full read keeps its newest pages apart, to validate what is inferred from the rest
+        holdout: base.is_none() && s.limit.is_none(),
     };
     let t0 = Instant::now();
     let read = assay_postgres::profile::read(params, &plan, progress).await?;
     let incremental = base.is_some();
+    let finalized = |states: &[FieldState]| -> Vec<FieldProfile> {
+        fields
+            .iter()
+            .zip(states)
+            .zip(&read.casts)
+            .map(|((f, st), cast)| finalize(&f.name, &f.field_type, st, cast.as_deref()))
+            .collect()
+    };
+    // the newest rows, held out from inference: the tail of a full read (an incremental profile infers from the
+    // merged states, so its checks follow the data as it arrives)
+    let mut split = None;
     let (states, increments, parent) = match base {
         Some((mut prev_states, inc, parent)) => {
             for (a, b) in prev_states.iter_mut().zip(&read.states) {
@@ -321,7 +337,19 @@ async fn profile_container(
             }
             (prev_states, inc, Some(parent))
         }
-        None => (read.states, 0, None),
+        None => {
+            if let Some((before, tail)) = &read.split
+                && before.rows > 0
+                && tail.rows > 0
+            {
+                split = Some((
+                    finalized(&before.states),
+                    before.rows,
+                    finalized(&tail.states),
+                ));
+            }
+            (read.states, 0, None)
+        }
     };
     let sampled = s.limit.is_some();
     let records = states.first().map(|s| s.count).unwrap_or(read.rows);
@@ -334,12 +362,7 @@ async fn profile_container(
             .or_else(|| prev.as_ref().and_then(|p| p.profile.watermark.clone())),
         None => None,
     };
-    let profiles: Vec<FieldProfile> = fields
-        .iter()
-        .zip(&states)
-        .zip(&read.casts)
-        .map(|((f, st), cast)| finalize(&f.name, &f.field_type, st, cast.as_deref()))
-        .collect();
+    let profiles: Vec<FieldProfile> = finalized(&states);
     let new_fields: Vec<NewFieldProfile> = fields
         .iter()
         .zip(&states)
@@ -374,49 +397,24 @@ async fn profile_container(
         .save_profile(&cp, &new_fields)
         .await
         .map_err(store_err)?;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    // sequence keys and incremental candidates grow with new rows: no upper bounds for them
-    let mut growing: Vec<&str> = fields
-        .iter()
-        .filter(|f| f.sequence_backed)
-        .map(|f| f.name.as_str())
-        .collect();
-    if let Some(cands) = c.incremental_candidates.as_array() {
-        growing.extend(
-            cands
-                .iter()
-                .filter_map(|x| x["incremental_field_name"].as_str()),
-        );
-    }
-    let inferred: Vec<InferredCheck> = infer::infer(
-        &profiles,
-        records,
-        s.level,
-        &now,
-        sampled,
-        (c.primary_key.len() == 1).then(|| c.primary_key[0].as_str()),
-        &growing,
-    )
-    .into_iter()
-    .map(|i| InferredCheck {
-        key: i.key,
-        rule_type: i.rule.to_string(),
-        description: i.description,
-        fields: i.fields,
-        coverage: i.coverage,
-        properties: i.properties,
-        status: if s.draft {
-            "Draft".into()
-        } else {
-            "Active".into()
+    let table = (!has_relation).then_some((ds.spec.schema.as_str(), c.name.as_str()));
+    let inferred = crate::inference::run(
+        ctx,
+        params,
+        crate::inference::Inputs {
+            container: c,
+            fields: &fields,
+            all: &profiles,
+            rows: records,
+            split,
+            level: s.level,
+            draft: s.draft,
+            sampled,
+            full: !incremental && !sampled,
+            table,
         },
-    })
-    .collect();
-    let sync = ctx
-        .store
-        .upsert_inferred_checks(c.id, &inferred)
-        .await
-        .map_err(store_err)?;
+    )
+    .await?;
     tracing::info!(
         container_id = c.id,
         rows = read.rows,
@@ -429,8 +427,10 @@ async fn profile_container(
         incremental,
         sampled,
         profile_id,
-        checks_added: sync.added,
-        checks_updated: sync.updated,
+        checks_added: inferred.added,
+        checks_updated: inferred.updated,
+        checks_archived: inferred.archived,
+        dropped: inferred.dropped,
         note,
     })
 }

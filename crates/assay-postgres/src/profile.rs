@@ -52,11 +52,27 @@ pub struct ReadPlan {
     pub has_ctid: bool,
     /// A parenthesised query to read instead of `schema.table` (computed containers and fields).
     pub relation: Option<String>,
+    /// Read the last tenth of the table's pages (its newest rows, in an append-mostly table) as a partition of
+    /// its own and return its states apart too, for validating what is inferred from the rest. Applies to page
+    /// ranges of tables of at least [`HOLDOUT_MIN_PAGES`] pages.
+    pub holdout: bool,
+}
+
+/// The fewest pages a table needs for a held-out tail.
+pub const HOLDOUT_MIN_PAGES: i64 = 10;
+
+/// States of part of the rows.
+pub struct Part {
+    pub states: Vec<FieldState>,
+    pub rows: u64,
 }
 
 /// What a read produced.
 pub struct ReadResult {
+    /// Every row read.
     pub states: Vec<FieldState>,
+    /// With a holdout: the rows before it, and the held-out tail (both also in `states`).
+    pub split: Option<(Part, Part)>,
     pub rows: u64,
     pub partitions: usize,
     /// When the read started, as the server saw it (the next commit-timestamp watermark).
@@ -181,6 +197,29 @@ pub fn copy_sql(plan: &ReadPlan, pages: Option<(u64, Option<u64>)>) -> String {
     format!("COPY ({sql}) TO STDOUT (FORMAT binary)")
 }
 
+/// The page ranges of a read: `parts` ranges over the pages, the last open-ended; with `holdout`, the ranges
+/// cover the first nine tenths and the tail (open-ended, so rows added while reading are in it) comes last.
+fn page_ranges(pages: u64, parts: usize, holdout: bool) -> Vec<(u64, Option<u64>)> {
+    let parts = parts.max(1) as u64;
+    let cut = if holdout {
+        (pages * 9).div_ceil(10)
+    } else {
+        pages
+    };
+    let step = cut.div_ceil(parts).max(1);
+    let mut ranges: Vec<(u64, Option<u64>)> = (0..parts)
+        .map(|i| {
+            let from = (i * step).min(cut);
+            let open_end = i + 1 == parts && !holdout;
+            (from, (!open_end).then(|| ((i + 1) * step).min(cut)))
+        })
+        .collect();
+    if holdout {
+        ranges.push((cut, None));
+    }
+    ranges
+}
+
 /// Reads the table as planned. Each partition uses its own connection from `params`.
 pub async fn read(
     params: &ConnectParams,
@@ -218,24 +257,16 @@ pub async fn read(
     } else {
         1
     };
-    let ranges: Vec<Option<(u64, Option<u64>)>> = if plan.has_ctid && parts > 1 {
-        let step = (pages as u64).div_ceil(parts as u64);
-        (0..parts)
-            .map(|i| {
-                let from = i as u64 * step;
-                Some((
-                    from,
-                    if i + 1 == parts {
-                        None
-                    } else {
-                        Some(from + step)
-                    },
-                ))
-            })
+    let holdout = plan.holdout && plan.has_ctid && pages >= HOLDOUT_MIN_PAGES;
+    let ranges: Vec<Option<(u64, Option<u64>)>> = if plan.has_ctid && (parts > 1 || holdout) {
+        page_ranges(pages as u64, parts, holdout)
+            .into_iter()
+            .map(Some)
             .collect()
     } else {
         vec![None]
     };
+    let held_index = holdout.then(|| ranges.len() - 1);
     drop(first);
     let casts: Vec<Option<String>> = plan
         .columns
@@ -282,10 +313,18 @@ pub async fn read(
         }));
     }
     let mut states: Option<Vec<FieldState>> = None;
+    let mut held: Option<Part> = None;
     let mut rows = 0;
     let mut failure = None;
-    for t in tasks {
+    for (i, t) in tasks.into_iter().enumerate() {
         match t.await {
+            Ok(Ok((part_states, part_rows))) if Some(i) == held_index => {
+                rows += part_rows;
+                held = Some(Part {
+                    states: part_states,
+                    rows: part_rows,
+                });
+            }
             Ok(Ok((part_states, part_rows))) => {
                 rows += part_rows;
                 match states.as_mut() {
@@ -320,14 +359,29 @@ pub async fn read(
             e
         });
     }
-    let states = states.unwrap_or_else(|| {
+    let empty = || -> Vec<FieldState> {
         kinds(plan)
             .into_iter()
             .map(|(k, _)| FieldState::new(k))
             .collect()
-    });
+    };
+    let mut states = states.unwrap_or_else(empty);
+    let split = match held {
+        Some(tail) => {
+            let before = Part {
+                states: states.clone(),
+                rows: rows - tail.rows,
+            };
+            for (a, b) in states.iter_mut().zip(&tail.states) {
+                a.merge(b);
+            }
+            Some((before, tail))
+        }
+        None => None,
+    };
     Ok(ReadResult {
         states,
+        split,
         rows,
         partitions: ranges.len(),
         started_at,
@@ -411,6 +465,31 @@ mod tests {
             limit_per_partition: Some(100),
             has_ctid: true,
             relation: None,
+            holdout: false,
+        }
+    }
+
+    #[test]
+    fn page_ranges_cover_every_page_once_and_the_holdout_is_the_tail() {
+        for pages in [1u64, 5, 9, 10, 11, 97, 1000] {
+            for parts in 1..=5 {
+                for holdout in [false, true] {
+                    let r = super::page_ranges(pages, parts, holdout);
+                    // contiguous from page 0, the last open-ended
+                    assert_eq!(r[0].0, 0);
+                    for w in r.windows(2) {
+                        assert_eq!(w[0].1, Some(w[1].0), "{pages} {parts} {holdout}: {r:?}");
+                    }
+                    assert_eq!(r.last().unwrap().1, None);
+                    if holdout {
+                        assert_eq!(r.len(), parts + 1);
+                        let tail = r.last().unwrap().0;
+                        assert_eq!(tail, (pages * 9).div_ceil(10), "{r:?}");
+                    } else {
+                        assert_eq!(r.len(), parts);
+                    }
+                }
+            }
         }
     }
 

@@ -375,8 +375,19 @@ async fn inferred_checks_follow_the_level_and_keep_user_edits() {
     };
     let between = find("between", "amount").expect("between on amount");
     assert_eq!(between["inferred"], true);
+    // the observed range, widened by the spread of the values
     assert_eq!(between["properties"]["min"], 0.0);
-    assert_eq!(between["properties"]["max"], 976.0);
+    assert!(
+        between["properties"]["max"].as_f64().unwrap() > 976.0,
+        "{between}"
+    );
+    assert!(
+        between["description"]
+            .as_str()
+            .unwrap()
+            .contains("observed 0 to 976"),
+        "{between}"
+    );
     assert!(find("notNull", "at").is_some());
     assert!(find("unique", "id").is_some());
     assert!(find("expectedValues", "note").is_some());
@@ -410,9 +421,9 @@ async fn inferred_checks_follow_the_level_and_keep_user_edits() {
         .get(&format!("/quality-checks/{}", minv["id"]))
         .await
         .body;
-    assert_eq!(
-        refreshed["properties"]["value"], 5000.0,
-        "untouched inferred checks follow the data"
+    assert!(
+        refreshed["properties"]["value"].as_f64().unwrap() >= 5000.0,
+        "untouched inferred checks follow the data: {refreshed}"
     );
     // new inferred checks can be drafts
     TestPg::shared().superuser(&_db).await.batch_execute(&format!("CREATE TABLE sales.fresh AS SELECT g AS n FROM generate_series(1, 100) g; GRANT SELECT ON sales.fresh TO {}", _reader)).await.unwrap();

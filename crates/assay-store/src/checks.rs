@@ -176,10 +176,14 @@ impl Store {
                        jsonb_build_object('_qualytics_check_uid', $9::text)) \
                      ON CONFLICT (container_id, inference_key) DO UPDATE SET \
                        description = EXCLUDED.description, coverage = EXCLUDED.coverage, \
-                       properties = EXCLUDED.properties, updated = now() \
-                     WHERE q.inferred AND q.deleted_at IS NULL \
+                       properties = EXCLUDED.properties, updated = now(), \
+                       status = CASE WHEN q.archived_by_profile THEN EXCLUDED.status ELSE q.status END, \
+                       status_message = CASE WHEN q.archived_by_profile THEN NULL ELSE q.status_message END, \
+                       deleted_at = CASE WHEN q.archived_by_profile THEN NULL ELSE q.deleted_at END, \
+                       archived_by_profile = false \
+                     WHERE q.inferred AND (q.deleted_at IS NULL OR q.archived_by_profile) \
                        AND (q.properties IS DISTINCT FROM EXCLUDED.properties \
-                            OR q.coverage IS DISTINCT FROM EXCLUDED.coverage) \
+                            OR q.coverage IS DISTINCT FROM EXCLUDED.coverage OR q.archived_by_profile) \
                      RETURNING (xmax = 0)",
                     &[
                         &container_id,
@@ -202,6 +206,42 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Archives the container's inferred checks that a full profile no longer infers (`keep` holds the keys it
+    /// did infer): those named in `reasons` with their reason, the others as no longer supported. Checks a user
+    /// edited are authored, not inferred, and stay. Returns how many were archived.
+    pub async fn archive_unsupported_inferred(
+        &self,
+        container_id: i64,
+        keep: &[String],
+        reasons: &[(String, String)],
+    ) -> Result<i64, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut archived = 0;
+        for (key, why) in reasons {
+            archived += tx
+                .exec(
+                    "UPDATE quality_checks SET deleted_at = now(), status = 'Discarded', status_message = $3, \
+                       archived_by_profile = true, updated = now() \
+                     WHERE container_id = $1 AND inference_key = $2 AND inferred AND deleted_at IS NULL",
+                    &[&container_id, key, why],
+                )
+                .await? as i64;
+        }
+        archived += tx
+            .exec(
+                "UPDATE quality_checks SET deleted_at = now(), status = 'Discarded', \
+                   status_message = 'archived: the latest full profile no longer infers it', \
+                   archived_by_profile = true, updated = now() \
+                 WHERE container_id = $1 AND inferred AND deleted_at IS NULL AND inference_key IS NOT NULL \
+                   AND NOT (inference_key = ANY($2))",
+                &[&container_id, &keep],
+            )
+            .await? as i64;
+        tx.commit().await?;
+        Ok(archived)
     }
 
     pub async fn list_checks(
@@ -333,7 +373,8 @@ impl Store {
                    owner_id = coalesce($11, owner_id), last_editor = $12, \
                    updated = greatest(clock_timestamp(), updated + interval '1 microsecond'), \
                    deleted_at = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE deleted_at END, \
-                   status_message = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE status_message END \
+                   status_message = CASE WHEN $7 IN ('Active', 'Draft') THEN NULL ELSE status_message END, \
+                   archived_by_profile = false \
                  WHERE id = $1 AND updated = $13",
                 &[
                     &id,
@@ -387,7 +428,8 @@ impl Store {
         }
         let n = if archive {
             tx.exec(
-                "UPDATE quality_checks SET status = $2, deleted_at = coalesce(deleted_at, now()), updated = now() \
+                "UPDATE quality_checks SET status = $2, deleted_at = coalesce(deleted_at, now()), updated = now(), \
+                   archived_by_profile = false \
                  WHERE id = $1",
                 &[&id, &status],
             )
