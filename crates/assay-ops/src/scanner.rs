@@ -33,6 +33,7 @@ struct Settings {
     rollup: usize,
     auto_resolve: bool,
     archive_duplicates: bool,
+    reactivate_recurring: bool,
     greater_than_time: Option<String>,
     greater_than_batch: Option<f64>,
 }
@@ -45,6 +46,7 @@ fn settings(p: ScanParams, ds: &DatastoreRecord) -> Settings {
         auto_resolve: p.auto_resolve(),
         incremental: p.incremental,
         archive_duplicates: p.archive_duplicate_anomalies,
+        reactivate_recurring: p.reactivate_recurring_anomalies,
         names: p.container_names,
         tags: p.container_tags,
         greater_than_time: p.greater_than_time,
@@ -131,6 +133,7 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
                     "records_processed": done.records, "incremental": done.incremental,
                     "checks_run": done.checks_run, "checks_failed": done.checks_failed,
                     "anomaly_count": done.anomalies, "duplicates": done.duplicates, "resolved": done.resolved,
+                    "recurring": done.recurring,
                     "invalid_checks": done.invalid, "duration_ms": ms, "message": done.note}));
             }
             Err(PgError::Aborted) => {
@@ -197,6 +200,7 @@ struct Done {
     anomalies: i64,
     duplicates: i64,
     resolved: i64,
+    recurring: i64,
     invalid: usize,
     note: Option<String>,
 }
@@ -495,6 +499,7 @@ async fn scan_container(
             result.checkpoint.clone()
         },
         archive_duplicates: s.archive_duplicates,
+        reactivate_recurring: s.reactivate_recurring,
         auto_resolve: s.auto_resolve && !incremental && !result.schema_failed,
         message: if result.schema_failed {
             Some("the scan stopped because schema check anomalies were identified".into())
@@ -578,6 +583,7 @@ async fn scan_container(
         anomalies: written.anomalies,
         duplicates: written.duplicates,
         resolved: written.resolved,
+        recurring: written.recurring,
         invalid: invalid.len(),
         note,
     })

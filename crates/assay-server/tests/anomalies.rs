@@ -1,6 +1,7 @@
 //! Anomalies from scans against a real PostgreSQL with the seed's read-only role: planted defects found after a
-//! profile (and none on a clean table), record vs shape anomalies, duplicates and auto-resolve on rescans,
-//! invalid checks, incremental scans, the expected-schema stop, volume history, abort and killed backends.
+//! profile (and none on a clean table), record vs shape anomalies, duplicates, auto-resolve and recurring
+//! anomalies on rescans, invalid checks, incremental scans, the expected-schema stop, volume history, abort and
+//! killed backends.
 
 mod common;
 
@@ -189,6 +190,96 @@ async fn planted_defects_are_found_and_a_clean_table_has_none() {
     assert!(anomalies(&api, shop, "").await.is_empty());
     let resolved = anomalies(&api, shop, "&status=Resolved").await;
     assert_eq!(resolved.len(), open_before);
+
+    // a repeat was one anomaly seen twice; the malformed e-mail comes back: its anomaly reopens as recurring,
+    // found by this scan, and is seen once more by the next one
+    let email = resolved
+        .iter()
+        .find(|a| rules_of(a).contains(&"containsEmail".to_string()))
+        .unwrap()
+        .clone();
+    assert_eq!(email["times_seen"], 2, "{email}");
+    assert_eq!(
+        (email["recurrences"].clone(), email["recurring"].clone()),
+        (json!(0), json!(false))
+    );
+    su.batch_execute(
+        "INSERT INTO sales.shop VALUES (1003, 'R1003', 3, 10.5, 'not-an-email', 'paid', '2024-02-01')",
+    )
+    .await
+    .unwrap();
+    let op = run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"]}),
+    )
+    .await;
+    assert_eq!(op["status"]["containers"][0]["recurring"], 1, "{op}");
+    let open = anomalies(&api, shop, "").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let back = &open[0];
+    assert_eq!(back["id"], email["id"], "the same anomaly, not a new one");
+    assert_eq!(back["status"], "Active");
+    assert_eq!(back["operation_id"], op["id"]);
+    assert_eq!(
+        (
+            back["recurrences"].clone(),
+            back["recurring"].clone(),
+            back["times_seen"].clone()
+        ),
+        (json!(1), json!(true), json!(3))
+    );
+    let op = run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"]}),
+    )
+    .await;
+    let again = api.get(&format!("/anomalies/{}", email["id"])).await.body;
+    assert_eq!(again["times_seen"], 4, "{again}");
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(at(&again["last_seen"]) > at(&back["last_seen"]), "{again}");
+    assert_eq!(op["status"]["containers"][0]["recurring"], 0);
+    // with reactivation off, a finding that comes back after resolving opens a new anomaly
+    su.batch_execute("DELETE FROM sales.shop WHERE id > 1000")
+        .await
+        .unwrap();
+    run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"]}),
+    )
+    .await;
+    su.batch_execute(
+        "INSERT INTO sales.shop VALUES (1003, 'R1003', 3, 10.5, 'not-an-email', 'paid', '2024-02-01')",
+    )
+    .await
+    .unwrap();
+    run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"], "reactivate_recurring_anomalies": false}),
+    )
+    .await;
+    let open = anomalies(&api, shop, "").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_ne!(open[0]["id"], email["id"]);
+    assert_eq!(open[0]["recurrences"], 0);
+    su.batch_execute("DELETE FROM sales.shop WHERE id > 1000")
+        .await
+        .unwrap();
+    run(
+        &api,
+        ds,
+        "scan",
+        json!({"incremental": false, "container_names": ["shop"]}),
+    )
+    .await;
+    assert!(anomalies(&api, shop, "").await.is_empty());
 
     // archive and hard-delete through the API
     let r = api

@@ -1,7 +1,9 @@
 //! Scan results: one container scan's anomalies, check metrics, check states and incremental checkpoint are
-//! written in one transaction, so a failed or aborted scan leaves nothing half-written. Fingerprints turn repeats
-//! into duplicates; a clean full scan resolves the open anomalies it no longer finds. Also the anomaly API's
-//! reads and status changes.
+//! written in one transaction, so a failed or aborted scan leaves nothing half-written. A finding keeps one
+//! anomaly across scans by its fingerprint: a repeat updates the open anomaly's count, last sighting and number
+//! of sightings (and, archived as a duplicate, keeps the scan's own record); a clean full scan resolves the open
+//! anomalies it no longer finds; a resolved finding that comes back reopens its anomaly as recurring (unless the
+//! scan asks for new anomalies instead). Also the anomaly API's reads and status changes.
 
 use crate::cached::Cached;
 use crate::db::{Store, Viewer};
@@ -56,6 +58,8 @@ pub struct ContainerScanWrite {
     pub archive_duplicates: bool,
     /// Resolve open anomalies of checks that ran and whose findings did not come back.
     pub auto_resolve: bool,
+    /// A finding whose anomaly was resolved reopens it (counted as a recurrence) instead of a new anomaly.
+    pub reactivate_recurring: bool,
     pub message: Option<String>,
 }
 
@@ -64,6 +68,8 @@ pub struct ScanWritten {
     pub anomalies: i64,
     pub duplicates: i64,
     pub resolved: i64,
+    /// Resolved anomalies whose finding came back and which were reopened (counted in `anomalies` too).
+    pub recurring: i64,
     /// (id, uuid) of each anomaly written, in the order given.
     pub ids: Vec<(i64, String)>,
 }
@@ -102,6 +108,9 @@ pub struct AnomalyRecord {
     pub archived_at: Option<DateTime<Utc>>,
     pub failed_checks: Vec<FailedCheck>,
     pub is_new: bool,
+    pub last_seen: DateTime<Utc>,
+    pub times_seen: i32,
+    pub recurrences: i32,
 }
 
 /// The fields of an anomaly a user may change (`None`: unchanged).
@@ -143,7 +152,8 @@ const COLS: &str = "a.id, a.uuid::text, a.operation_id, a.datastore_id, d.name, 
     coalesce((SELECT jsonb_agg(jsonb_build_object('check_id', q.id, 'rule_type', q.rule_type, 'fields', q.fields, \
       'message', ac.message) ORDER BY q.id) FROM anomaly_checks ac JOIN quality_checks q ON q.id = ac.check_id \
       WHERE ac.anomaly_id = a.id), '[]'), \
-    a.operation_id = (SELECT max(o.id) FROM operations o WHERE o.datastore_id = a.datastore_id AND o.type = 'scan')";
+    a.operation_id = (SELECT max(o.id) FROM operations o WHERE o.datastore_id = a.datastore_id AND o.type = 'scan'), \
+    a.last_seen, a.times_seen, a.recurrences";
 
 const FROM: &str = "anomalies a JOIN containers k ON k.id = a.container_id JOIN datastores d ON d.id = a.datastore_id";
 
@@ -186,6 +196,9 @@ fn anomaly_of(r: &tokio_postgres::Row) -> AnomalyRecord {
             })
             .unwrap_or_default(),
         is_new: r.get::<_, Option<bool>>(23).unwrap_or(false),
+        last_seen: r.get(24),
+        times_seen: r.get(25),
+        recurrences: r.get(26),
     }
 }
 
@@ -204,17 +217,60 @@ impl Store {
         let mut fingerprints = Vec::new();
         for a in &w.anomalies {
             fingerprints.push(a.fingerprint.clone());
-            let open: Option<i64> = if w.archive_duplicates {
-                tx.q_opt(
-                    "SELECT id FROM anomalies WHERE container_id = $1 AND fingerprint = $2 \
-                     AND status IN ('Active', 'Acknowledged') AND operation_id IS DISTINCT FROM $3 ORDER BY id LIMIT 1",
-                    &[&w.container_id, &a.fingerprint, &w.operation_id],
+            // the open anomaly of the same finding (from an earlier scan): one anomaly, seen once more
+            let open: Option<i64> = tx
+                .q_opt(
+                    "UPDATE anomalies SET last_seen = now(), times_seen = times_seen + 1, \
+                       anomalous_records_count = $4, updated = now() \
+                     WHERE id = (SELECT id FROM anomalies WHERE container_id = $1 AND fingerprint = $2 \
+                       AND status IN ('Active', 'Acknowledged') AND operation_id IS DISTINCT FROM $3 \
+                       ORDER BY id LIMIT 1) RETURNING id",
+                    &[
+                        &w.container_id,
+                        &a.fingerprint,
+                        &w.operation_id,
+                        &a.anomalous_records_count,
+                    ],
                 )
                 .await?
-                .map(|r| r.get(0))
-            } else {
-                None
-            };
+                .map(|r| r.get(0));
+            if open.is_none() && w.reactivate_recurring {
+                // a resolved finding that came back: its anomaly reopens, as found by this scan
+                let back = tx
+                    .q_opt(
+                        "UPDATE anomalies SET status = 'Active', archived_at = NULL, operation_id = $3, \
+                           last_seen = now(), times_seen = times_seen + 1, recurrences = recurrences + 1, \
+                           anomalous_records_count = $4, message = $5, source_records = $6, \
+                           source_enriched = false, updated = now() \
+                         WHERE id = (SELECT id FROM anomalies WHERE container_id = $1 AND fingerprint = $2 \
+                           AND status = 'Resolved' ORDER BY id DESC LIMIT 1) RETURNING id, uuid::text",
+                        &[
+                            &w.container_id,
+                            &a.fingerprint,
+                            &w.operation_id,
+                            &a.anomalous_records_count,
+                            &a.message,
+                            &Value::Array(a.source_records.clone()),
+                        ],
+                    )
+                    .await?;
+                if let Some(row) = back {
+                    let id: i64 = row.get(0);
+                    out.ids.push((id, row.get(1)));
+                    out.anomalies += 1;
+                    out.recurring += 1;
+                    for (check, msg) in &a.checks {
+                        tx.exec(
+                            "INSERT INTO anomaly_checks (anomaly_id, check_id, message) VALUES ($1, $2, $3) \
+                             ON CONFLICT (anomaly_id, check_id) DO UPDATE SET message = EXCLUDED.message",
+                            &[&id, check, msg],
+                        )
+                        .await?;
+                    }
+                    continue;
+                }
+            }
+            let open = open.filter(|_| w.archive_duplicates);
             let (status, archived) = if open.is_some() {
                 out.duplicates += 1;
                 ("Duplicate", true)

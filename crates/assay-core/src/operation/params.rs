@@ -161,6 +161,8 @@ pub struct ScanParams {
     pub auto_resolve_passed_anomalies: Option<bool>,
     /// A new anomaly that repeats an open one is archived as a duplicate.
     pub archive_duplicate_anomalies: bool,
+    /// A finding whose anomaly was resolved reopens that anomaly as recurring instead of opening a new one.
+    pub reactivate_recurring_anomalies: bool,
     /// Incremental start instead of the checkpoint (ISO-8601).
     pub greater_than_time: Option<String>,
     /// Incremental start instead of the checkpoint (a number).
@@ -178,6 +180,7 @@ impl Default for ScanParams {
             high_count_rollup_threshold: None,
             auto_resolve_passed_anomalies: None,
             archive_duplicate_anomalies: true,
+            reactivate_recurring_anomalies: true,
             greater_than_time: None,
             greater_than_batch: None,
         }

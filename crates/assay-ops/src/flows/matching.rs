@@ -20,7 +20,8 @@ pub fn result_label(op: &OperationRecord) -> &str {
     }
 }
 
-/// Whether an anomaly passes a flow's filters.
+/// Whether an anomaly passes a flow's filters. "Only new" leaves out duplicates and anomalies that recur (their
+/// fingerprint was reported before).
 pub fn passes(f: &Filters, a: &AnomalyRecord) -> bool {
     let tags: Vec<&str> = a
         .tags
@@ -35,7 +36,8 @@ pub fn passes(f: &Filters, a: &AnomalyRecord) -> bool {
                 .iter()
                 .any(|c| f.rule_types.contains(&c.rule_type)))
         && f.min_weight.is_none_or(|w| i64::from(a.weight) >= w)
-        && !(f.only_new && (a.status == "Duplicate" || a.fingerprint_source.is_some()))
+        && !(f.only_new
+            && (a.status == "Duplicate" || a.fingerprint_source.is_some() || a.recurrences > 0))
 }
 
 pub async fn plan(ctx: &Context, events: Vec<FlowEvent>) -> Result<Vec<NewExecution>, StoreError> {
@@ -171,4 +173,55 @@ async fn status_changed(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn anomaly(status: &str, source: Option<i64>, recurrences: i32) -> AnomalyRecord {
+        let now = chrono::Utc::now();
+        AnomalyRecord {
+            id: 1,
+            uuid: String::new(),
+            operation_id: Some(1),
+            datastore_id: 1,
+            datastore_name: "ds".into(),
+            container_id: 1,
+            container_name: "orders".into(),
+            kind: "record".into(),
+            status: status.into(),
+            anomalous_records_count: 1,
+            fingerprint: "f".into(),
+            fingerprint_source: source,
+            message: None,
+            description: None,
+            tags: json!([]),
+            assignee_ids: json!([]),
+            source_records: json!([]),
+            source_enriched: false,
+            weight: 1,
+            created: now,
+            updated: now,
+            archived_at: None,
+            failed_checks: vec![],
+            is_new: true,
+            last_seen: now,
+            times_seen: 1,
+            recurrences,
+        }
+    }
+
+    #[test]
+    fn only_new_leaves_out_duplicates_and_recurring_anomalies() {
+        let only_new = Filters {
+            only_new: true,
+            ..Filters::default()
+        };
+        assert!(passes(&only_new, &anomaly("Active", None, 0)));
+        assert!(!passes(&only_new, &anomaly("Duplicate", Some(7), 0)));
+        assert!(!passes(&only_new, &anomaly("Active", None, 1)));
+        assert!(passes(&Filters::default(), &anomaly("Active", None, 1)));
+    }
 }

@@ -389,6 +389,7 @@ fn base_schemas() -> Value {
             "high_count_rollup_threshold": {"type": "integer", "minimum": 1, "maximum": MAX_ROLLUP_THRESHOLD},
             "auto_resolve_passed_anomalies": boolean(),
             "archive_duplicate_anomalies": boolean(),
+            "reactivate_recurring_anomalies": boolean(),
             "greater_than_time": {"type": "string", "format": "date-time"},
             "greater_than_batch": {"type": "number"},
             "asset_type": one_of(&["anomalies", "checks", "profiles"]), "include_deleted": boolean(),

@@ -118,6 +118,10 @@ pub(crate) fn read_params(
                 &mut p.archive_duplicate_anomalies,
                 f.boolean("archive_duplicate_anomalies"),
             );
+            set(
+                &mut p.reactivate_recurring_anomalies,
+                f.boolean("reactivate_recurring_anomalies"),
+            );
             p.greater_than_time = f.string("greater_than_time").value();
             p.greater_than_batch = map.get("greater_than_batch").and_then(Value::as_f64);
         }
