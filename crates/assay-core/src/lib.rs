@@ -6,6 +6,7 @@ pub mod connection;
 pub mod datastore;
 pub mod error;
 pub mod flow;
+pub mod observability;
 pub mod operation;
 pub mod placeholder;
 pub mod rules;
