@@ -253,7 +253,6 @@ fn yes() -> bool {
     true
 }
 
-const OPERATION_TYPES: [&str; 5] = ["sync", "profile", "scan", "export", "materialize"];
 const RESULTS: [&str; 4] = ["success", "warning", "failure", "aborted"];
 const STATUSES: [&str; 6] = [
     "Active",
@@ -292,7 +291,7 @@ impl FlowSpec {
                 unknown(
                     "trigger.operation_types",
                     operation_types,
-                    &OPERATION_TYPES,
+                    &crate::operation::OperationType::NAMES,
                     &mut errors,
                 );
                 unknown("trigger.results", results, &RESULTS, &mut errors);

@@ -155,9 +155,13 @@ pub fn volume_band(loads: &[(NaiveDate, f64)], day: NaiveDate) -> Option<Band> {
     Some(overall)
 }
 
-/// Whether the latest day's load is within its band.
-pub fn judge_volume(series: &[Measurement]) -> (Verdict, Option<Band>) {
-    let loads = daily_loads(series);
+/// Whether the load of the latest complete day (the last before `today`, whose count may still grow) is within
+/// its band.
+pub fn judge_volume(series: &[Measurement], today: NaiveDate) -> (Verdict, Option<Band>) {
+    let loads: Vec<(NaiveDate, f64)> = daily_loads(series)
+        .into_iter()
+        .filter(|(d, _)| *d < today)
+        .collect();
     let Some(&(day, load)) = loads.last() else {
         return (
             Verdict::Learning {
@@ -241,6 +245,12 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// The verdict on a series the day after its last day.
+    fn judge_volume(s: &[Measurement]) -> (Verdict, Option<Band>) {
+        let today = s.last().unwrap().at.date_naive() + chrono::TimeDelta::days(1);
+        super::judge_volume(s, today)
+    }
+
     fn at(day: i64, hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 5, hour, 0, 0).unwrap() + chrono::TimeDelta::days(day)
     }
@@ -280,6 +290,26 @@ mod tests {
         for end in 10..40 {
             assert_eq!(judge_volume(&s[..end]).0, Verdict::Normal, "day {end}");
         }
+    }
+
+    #[test]
+    fn the_current_day_is_not_judged_until_it_is_over() {
+        let mut s = series(30, steady);
+        // a measurement early on day 30: a tenth of the day's rows so far
+        let n = s.last().unwrap().row_count.unwrap() + 100;
+        s.push(Measurement {
+            at: at(30, 1),
+            row_count: Some(n),
+            last_modified: Some(at(30, 1)),
+        });
+        assert_eq!(
+            super::judge_volume(&s, at(30, 0).date_naive()).0,
+            Verdict::Normal
+        );
+        assert!(matches!(
+            super::judge_volume(&s, at(31, 0).date_naive()).0,
+            Verdict::Anomalous(_)
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod flows;
 pub mod inference;
 pub mod join;
 pub mod materializer;
+pub mod observe;
 pub mod profiler;
 pub mod runner;
 pub mod scanner;

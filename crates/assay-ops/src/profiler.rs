@@ -86,6 +86,8 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     let mut failures = Vec::new();
     let mut results = Vec::new();
     let mut aborted = false;
+    // row counts of whole tables read, for the volume measurements
+    let mut counted = Vec::new();
     for c in &chosen {
         if progress.abort.load(Ordering::Relaxed) {
             aborted = true;
@@ -94,6 +96,13 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
         let t0 = Instant::now();
         match profile_container(ctx, op, c, &params, parallelism, &s, progress.clone()).await {
             Ok(done) => {
+                if !done.incremental && !done.sampled {
+                    counted.push(crate::observe::Counted {
+                        container_id: c.id,
+                        rows: done.rows as i64,
+                        method: "profile",
+                    });
+                }
                 status["containers_analyzed"] =
                     json!(status["containers_analyzed"].as_i64().unwrap_or(0) + 1);
                 status["fields_profiled"] =
@@ -126,6 +135,9 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     watcher.abort();
     status["records_processed"] = json!(progress.rows.load(Ordering::Relaxed));
     status["containers"] = json!(results);
+    if !aborted {
+        crate::observe::after(ctx, &ds, &chosen, &counted, op.id).await;
+    }
     if aborted {
         return Ending {
             result: "aborted",

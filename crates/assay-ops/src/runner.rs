@@ -176,6 +176,7 @@ async fn run(ctx: &Context, op: OperationRecord, handing_back: &AtomicBool) {
         "export" => crate::exporter::run(ctx, &op).await,
         "scan" => crate::scanner::run(ctx, &op).await,
         "materialize" => crate::materializer::run(ctx, &op).await,
+        "measure" => crate::observe::run(ctx, &op).await,
         other => Ending::failure(
             format!("the {other} operation is not available in this version of Assay"),
             json!({}),

@@ -100,6 +100,8 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     let mut failures = Vec::new();
     let mut notes = Vec::new();
     let mut aborted = false;
+    // row counts of whole tables read, for the volume measurements
+    let mut counted = Vec::new();
     for c in &chosen {
         if abort.load(std::sync::atomic::Ordering::Relaxed) {
             aborted = true;
@@ -120,6 +122,13 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
         let ms = t0.elapsed().as_millis() as i64;
         match r {
             Ok(done) => {
+                if !done.incremental && s.limit.is_none() {
+                    counted.push(crate::observe::Counted {
+                        container_id: c.id,
+                        rows: done.records,
+                        method: "scan",
+                    });
+                }
                 status["containers_analyzed"] =
                     json!(status["containers_analyzed"].as_i64().unwrap_or(0) + 1);
                 status["records_processed"] =
@@ -168,6 +177,9 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     }
     watcher.abort();
     status["containers"] = json!(results);
+    if !aborted {
+        crate::observe::after(ctx, &ds, &chosen, &counted, op.id).await;
+    }
     if aborted {
         return Ending {
             result: "aborted",

@@ -81,6 +81,9 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
     status["containers_pruned"] = json!(outcome.pruned);
     status["fields_synced"] = json!(outcome.fields);
     status["commit_timestamps"] = json!(snapshot.commit_timestamps);
+    if let Ok((containers, _)) = crate::choose::containers(ctx, ds.id, &[], &[], "measure").await {
+        crate::observe::after(ctx, &ds, &containers, &[], op.id).await;
+    }
     // success with a message is the UI's "warning"
     let message = if outcome.containers == 0 {
         Some(format!(

@@ -149,10 +149,11 @@ fn container_base(c: &ContainerRecord) -> Value {
         "computed_fields": [],
         "global_tags": c.tags.as_array().map(|a| a.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()).unwrap_or_default(),
         "metrics": {"fields": c.field_count, "records": c.row_estimate},
-        "volumetric_tracking_enabled": false,
-        "freshness_tracking_enabled": false,
-        "automate_volumetric_checks": false,
-        "automate_freshness_checks": false,
+        "volumetric_tracking_enabled": c.observability.volumetric_tracking_enabled,
+        "freshness_tracking_enabled": c.observability.freshness_tracking_enabled,
+        "automate_volumetric_checks": c.observability.automate_volumetric_checks,
+        "automate_freshness_checks": c.observability.automate_freshness_checks,
+        "latest_observability_measurement": c.latest_measurement,
     })
 }
 

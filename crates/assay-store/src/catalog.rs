@@ -45,6 +45,10 @@ pub struct ContainerRecord {
     pub additional_metadata: Value,
     /// A computed join's definition (`container_type: computed_join`, containers, keys, clauses).
     pub definition: Option<Value>,
+    /// Volume and freshness tracking in force (the container's own settings, else its datastore's defaults).
+    pub observability: crate::observability::Flags,
+    /// The newest measurement (`row_count, size_bytes, last_modification_time, measurement_time`).
+    pub latest_measurement: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +93,15 @@ const COLS: &str = "k.id, k.datastore_id, d.name, k.name, k.table_type, k.row_es
     k.incremental_candidates, k.incremental_identifier_type, k.incremental_field_name, k.incremental_checkpoint, \
     k.remarks, k.deleted_at, k.created, k.last_synced, \
     (SELECT count(*) FROM fields f WHERE f.container_id = k.id AND f.deleted_at IS NULL), k.query, k.description, \
-    k.tags, k.additional_metadata, k.definition";
+    k.tags, k.additional_metadata, k.definition, \
+    coalesce(k.volumetric_tracking_enabled, d.default_volumetric_tracking_enabled), \
+    coalesce(k.freshness_tracking_enabled, d.default_freshness_tracking_enabled), \
+    coalesce(k.automate_volumetric_checks, d.default_automate_volumetric_checks), \
+    coalesce(k.automate_freshness_checks, d.default_automate_freshness_checks), \
+    (SELECT jsonb_build_object('row_count', m.row_count, 'size_bytes', m.size_bytes, \
+       'last_modification_time', m.last_modification_time, 'measurement_time', m.measurement_time) \
+     FROM observability_measurements m WHERE m.container_id = k.id \
+     ORDER BY m.measurement_time DESC, m.id DESC LIMIT 1)";
 
 /// `k.table_type` as the API's coarse container type.
 const CONTAINER_TYPE: &str = "CASE WHEN k.table_type IN ('view', 'materialized_view') THEN 'view' \
@@ -129,6 +141,13 @@ fn container_of(r: &tokio_postgres::Row) -> ContainerRecord {
         tags: r.get(18),
         definition: r.get(20),
         additional_metadata: r.get(19),
+        observability: crate::observability::Flags {
+            volumetric_tracking_enabled: r.get(21),
+            freshness_tracking_enabled: r.get(22),
+            automate_volumetric_checks: r.get(23),
+            automate_freshness_checks: r.get(24),
+        },
+        latest_measurement: r.get(25),
     }
 }
 

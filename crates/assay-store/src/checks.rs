@@ -447,7 +447,8 @@ impl Store {
         Ok(())
     }
 
-    /// The Active checks of a container, in id order.
+    /// The Active checks of a container, in id order; the automated volume and freshness checks are judged on
+    /// the measurement series, not by scans, and are left out.
     pub async fn checks_for_scan(
         &self,
         container_id: i64,
@@ -457,7 +458,8 @@ impl Store {
             .q(
                 "SELECT id, rule_type, fields, coverage, filter, properties, tags, weight, description, additional_metadata \
                  FROM quality_checks \
-                 WHERE container_id = $1 AND status = 'Active' AND deleted_at IS NULL ORDER BY id",
+                 WHERE container_id = $1 AND status = 'Active' AND deleted_at IS NULL \
+                   AND NOT (additional_metadata ? '_assay_automated') ORDER BY id",
                 &[&container_id],
             )
             .await?;

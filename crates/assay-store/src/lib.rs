@@ -15,6 +15,7 @@ mod db;
 mod error;
 pub mod flows;
 pub mod health;
+pub mod observability;
 pub mod operations;
 pub mod profiles;
 mod rekey;

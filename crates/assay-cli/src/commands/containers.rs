@@ -1,5 +1,6 @@
-//! `containers list|get|fields|field-profiles|create|update|delete|validate`: the catalog a sync found, and
-//! computed containers (a query, or a join of two containers) defined from the command line.
+//! `containers list|get|fields|field-profiles|measurements|create|update|delete|validate`: the catalog a sync
+//! found, its volume and freshness measurements, and computed containers (a query, or a join of two containers)
+//! defined from the command line.
 
 use super::client;
 use crate::printer::Format;
@@ -128,6 +129,15 @@ pub enum ContainersCmd {
         #[arg(long)]
         id: i64,
     },
+    /// Volume and freshness measurements of a container, newest first
+    Measurements {
+        #[arg(long)]
+        id: i64,
+        #[arg(long, default_value_t = 30)]
+        limit: i64,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<Format>,
+    },
     /// Create a computed container: a query (computed_table) or a join of two containers (computed_join)
     Create {
         #[arg(long, short = 'n')]
@@ -238,6 +248,25 @@ pub async fn run(cmd: ContainersCmd) -> Result<Outcome> {
                 v["field_profiles"] = p["items"].clone();
             }
             printer::object(&v, format);
+        }
+        ContainersCmd::Measurements { id, limit, format } => {
+            let v = c
+                .get(
+                    &format!("/containers/{id}/measurements"),
+                    &[("size", limit.to_string())],
+                )
+                .await?;
+            printer::list(
+                v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                &[
+                    "measurement_time",
+                    "row_count",
+                    "size_bytes",
+                    "last_modification_time",
+                    "method",
+                ],
+                format,
+            );
         }
         ContainersCmd::FieldProfiles { id } => {
             let v = c

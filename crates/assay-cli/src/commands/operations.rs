@@ -6,8 +6,8 @@ use crate::printer::Format;
 use crate::{Outcome, printer};
 use anyhow::Result;
 use assay_core::operation::{
-    ExportParams, MaterializeParams, OperationParams, ProfileParams, ScanParams, SyncParams,
-    effort_of_threshold,
+    ExportParams, MaterializeParams, MeasureParams, OperationParams, ProfileParams, ScanParams,
+    SyncParams, effort_of_threshold,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -132,6 +132,19 @@ pub enum OperationsCmd {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Measure row counts, sizes and last changes, and judge the automated volume and freshness checks
+    Measure {
+        #[arg(long, value_delimiter = ',', required = true)]
+        datastore_id: Vec<i64>,
+        #[arg(long, value_delimiter = ',')]
+        container_names: Vec<String>,
+        #[arg(long)]
+        background: bool,
+        #[arg(long, default_value_t = 1)]
+        poll_interval: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Write anomalies, checks or field profiles to <prefix>_export_<asset> in the enrichment datastore
     Export {
         #[arg(long, value_delimiter = ',', required = true)]
@@ -156,7 +169,7 @@ pub enum OperationsCmd {
     List {
         #[arg(long)]
         datastore_id: Option<i64>,
-        /// sync, profile, scan, export or materialize
+        /// sync, profile, scan, export, materialize or measure
         #[arg(long = "type", alias = "operation-type")]
         operation_type: Option<String>,
         /// running, success, failure or aborted (comma-separated)
@@ -380,6 +393,26 @@ pub async fn run(cmd: OperationsCmd) -> Result<Outcome> {
             }
             start_each(&c, bodies, (background, poll_interval, timeout)).await
         }
+        OperationsCmd::Measure {
+            datastore_id,
+            container_names,
+            background,
+            poll_interval,
+            timeout,
+        } => {
+            let bodies = datastore_id
+                .into_iter()
+                .map(|ds| {
+                    request(
+                        ds,
+                        OperationParams::Measure(MeasureParams {
+                            container_names: container_names.clone(),
+                        }),
+                    )
+                })
+                .collect();
+            start_each(&c, bodies, (background, poll_interval, timeout)).await
+        }
         OperationsCmd::Export {
             datastore_id,
             asset_type,
@@ -579,6 +612,11 @@ fn report(op: &Value) -> bool {
             status["containers_analyzed"],
             status["records_processed"],
             status["anomalies_identified"]
+        )
+    } else if kind == "measure" {
+        format!(
+            "{} containers measured, {} anomalies identified",
+            status["containers_measured"], status["anomalies_identified"]
         )
     } else if kind == "sync" {
         format!(

@@ -1,6 +1,6 @@
 //! The seed flow's schedules and flows steps: a schedule created with a scan's typed parameters, changed,
 //! disabled and deleted; a flow written in a file whose URL and secret come from the environment, tested and
-//! executed on a sync.
+//! executed on a sync; the volume measurements of a `measure` operation, listed.
 
 use crate::common::*;
 use serde_json::json;
@@ -144,4 +144,54 @@ pub async fn schedules_and_flows(home: &Path, src: &str) {
     assert!(ok(&home, &["flows", "deactivate", "--id", &fid]).contains("deactivated"));
     ok(&home, &["flows", "delete", "--id", &fid]);
     assert!(!ok(&home, &["flows", "list"]).contains("cli alerts"));
+
+    // volume and freshness: a measure operation, and the container's measurements (the syncs measured too)
+    let out = ok(&home, &["operations", "measure", "--datastore-id", src]);
+    assert!(
+        out.contains("Successfully finished measure operation"),
+        "{out}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "containers",
+            "list",
+            "--datastore-id",
+            src,
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let orders = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap()["id"]
+        .to_string();
+    let out = ok(&home, &["containers", "measurements", "--id", &orders]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "MEASUREMENT_TIME",
+            "ROW_COUNT",
+            "SIZE_BYTES",
+            "LAST_MODIFICATION_TIME",
+            "METHOD"
+        ],
+        "{out}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(
+        rows.len() >= 2,
+        "a sync and the measure operation measured: {out}"
+    );
+    assert!(rows.iter().any(|r| r.contains("exact count")), "{out}");
 }

@@ -1,11 +1,11 @@
-//! Operations: background jobs (sync, profile, scan, export, materialize), their lifecycle and their typed
-//! parameters.
+//! Operations: background jobs (sync, profile, scan, export, materialize, measure), their lifecycle and their
+//! typed parameters.
 
 mod params;
 
 pub use params::{
-    AI_EFFORTS, EXPORT_ASSETS, ExportParams, MaterializeParams, OperationParams, ProfileParams,
-    ScanParams, SyncParams, effort_level, effort_of_threshold, read_stored,
+    AI_EFFORTS, EXPORT_ASSETS, ExportParams, MaterializeParams, MeasureParams, OperationParams,
+    ProfileParams, ScanParams, SyncParams, effort_level, effort_of_threshold, read_stored,
 };
 
 use serde::{Deserialize, Serialize};
@@ -18,9 +18,30 @@ pub enum OperationType {
     Scan,
     Export,
     Materialize,
+    Measure,
 }
 
 impl OperationType {
+    /// Every type, in the order people meet them.
+    pub const ALL: [OperationType; 6] = [
+        Self::Sync,
+        Self::Profile,
+        Self::Scan,
+        Self::Export,
+        Self::Materialize,
+        Self::Measure,
+    ];
+
+    /// Every type's name, in the order of [`Self::ALL`].
+    pub const NAMES: [&'static str; 6] = [
+        "sync",
+        "profile",
+        "scan",
+        "export",
+        "materialize",
+        "measure",
+    ];
+
     /// Parses a type name; `catalog` is the older name of `sync`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -29,6 +50,7 @@ impl OperationType {
             "scan" => Some(Self::Scan),
             "export" => Some(Self::Export),
             "materialize" => Some(Self::Materialize),
+            "measure" => Some(Self::Measure),
             _ => None,
         }
     }
@@ -39,6 +61,7 @@ impl OperationType {
             Self::Scan => "scan",
             Self::Export => "export",
             Self::Materialize => "materialize",
+            Self::Measure => "measure",
         }
     }
 }
@@ -89,5 +112,16 @@ mod tests {
         assert_eq!(OperationType::parse("remediate"), None);
         assert!(OperationResult::Aborted.is_finished());
         assert!(!OperationResult::Queued.is_finished());
+    }
+
+    #[test]
+    fn names_and_types_agree() {
+        assert_eq!(
+            OperationType::ALL.map(OperationType::as_str),
+            OperationType::NAMES
+        );
+        for t in OperationType::ALL {
+            assert_eq!(OperationType::parse(t.as_str()), Some(t));
+        }
     }
 }

@@ -287,6 +287,14 @@ impl MaterializeParams {
     }
 }
 
+/// Measure: row count, size and last change of the datastore's tables, and the automated volume and freshness
+/// checks judged on the series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MeasureParams {
+    pub container_names: Vec<String>,
+}
+
 /// The parameters of one operation, by type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperationParams {
@@ -295,6 +303,7 @@ pub enum OperationParams {
     Scan(ScanParams),
     Export(ExportParams),
     Materialize(MaterializeParams),
+    Measure(MeasureParams),
 }
 
 impl OperationParams {
@@ -308,6 +317,7 @@ impl OperationParams {
             OperationType::Materialize => {
                 OperationParams::Materialize(MaterializeParams::default())
             }
+            OperationType::Measure => OperationParams::Measure(MeasureParams::default()),
         }
     }
 
@@ -318,6 +328,7 @@ impl OperationParams {
             OperationParams::Scan(_) => OperationType::Scan,
             OperationParams::Export(_) => OperationType::Export,
             OperationParams::Materialize(_) => OperationType::Materialize,
+            OperationParams::Measure(_) => OperationType::Measure,
         }
     }
 
@@ -330,6 +341,7 @@ impl OperationParams {
             OperationParams::Scan(p) => p.validate(&mut errors),
             OperationParams::Export(p) => p.validate(&mut errors),
             OperationParams::Materialize(p) => p.validate(&mut errors),
+            OperationParams::Measure(_) => {}
         }
         errors
     }
@@ -342,6 +354,7 @@ impl OperationParams {
             OperationParams::Scan(p) => serde_json::to_value(p),
             OperationParams::Export(p) => serde_json::to_value(p),
             OperationParams::Materialize(p) => serde_json::to_value(p),
+            OperationParams::Measure(p) => serde_json::to_value(p),
         };
         v.unwrap_or(Value::Null)
     }
@@ -354,6 +367,7 @@ impl OperationParams {
             OperationType::Scan => OperationParams::Scan(read_stored(v)?),
             OperationType::Export => OperationParams::Export(read_stored(v)?),
             OperationType::Materialize => OperationParams::Materialize(read_stored(v)?),
+            OperationType::Measure => OperationParams::Measure(read_stored(v)?),
         })
     }
 }

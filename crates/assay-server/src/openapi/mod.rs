@@ -142,6 +142,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Profile history of a container",
         "profiles",
     ),
+    (
+        "get",
+        "/containers/{container_id}/measurements",
+        "Volume and freshness measurements of a container, newest first ({items, total})",
+        "profiles",
+    ),
     ("get", "/field-profiles", "List field profiles", "profiles"),
     ("get", "/quality-checks", "List quality checks", "checks"),
     (

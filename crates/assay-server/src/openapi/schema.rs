@@ -50,6 +50,7 @@ pub(super) fn query_params(method: &str, path: &str) -> Vec<Value> {
         "/datastores",
         "/containers",
         "/containers/{container_id}/profiles",
+        "/containers/{container_id}/measurements",
         "/containers/{container_id}/scans",
         "/field-profiles",
         "/quality-checks",
@@ -156,7 +157,7 @@ pub(super) fn query_params(method: &str, path: &str) -> Vec<Value> {
             ("datastore", int()),
             (
                 "operation_type",
-                one_of(&["sync", "profile", "scan", "export", "materialize"]),
+                one_of(&assay_core::operation::OperationType::NAMES),
             ),
             ("result", text()),
             ("finished", boolean()),
@@ -224,7 +225,9 @@ pub(super) fn request_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/containers/validate") => schema_ref("ComputedContainer"),
         ("put", "/containers/{container_id}") => extend(
             "ComputedContainer",
-            json!({"tags": texts(), "force_drop_fields": boolean()}),
+            json!({"tags": texts(), "force_drop_fields": boolean(),
+                   "volumetric_tracking_enabled": boolean(), "freshness_tracking_enabled": boolean(),
+                   "automate_volumetric_checks": boolean(), "automate_freshness_checks": boolean()}),
             &[],
         ),
         ("patch", "/containers") => json!({"type": "array", "items": object(
@@ -315,7 +318,7 @@ pub(super) fn schemas() -> Value {
             "secret_url": text(), "token_header_name": text(), "data_jsonpath": text()}},
         "trigger": {"type": "object", "required": ["type"], "properties": {
             "type": one_of(&["operation", "anomaly", "anomaly_status"]),
-            "operation_types": {"type": "array", "items": one_of(&["sync", "profile", "scan", "export", "materialize"])},
+            "operation_types": {"type": "array", "items": one_of(&assay_core::operation::OperationType::NAMES)},
             "results": {"type": "array", "items": one_of(&["success", "warning", "failure", "aborted"])},
             "statuses": texts()}},
         "filters": {"type": "object", "properties": {
@@ -354,7 +357,9 @@ fn base_schemas() -> Value {
             "enrichment_source_record_limit": {"type": "integer", "minimum": 1, "maximum": MAX_SOURCE_RECORD_LIMIT},
             "high_count_rollup_threshold": {"type": "integer", "minimum": 1, "maximum": MAX_ROLLUP_THRESHOLD},
             "enrichment_remediation_strategy": one_of(&["none", "append", "overwrite"]),
-            "teams": texts(), "trigger_catalog": boolean(), "trigger_sync": boolean()}},
+            "teams": texts(), "trigger_catalog": boolean(), "trigger_sync": boolean(),
+            "default_volumetric_tracking_enabled": boolean(), "default_freshness_tracking_enabled": boolean(),
+            "default_automate_volumetric_checks": boolean(), "default_automate_freshness_checks": boolean()}},
         "QualityCheck": {"type": "object", "properties": {
             "container_id": int(), "rule": rule_names(), "description": text(), "fields": texts(),
             "coverage": coverage(), "filter": {"type": ["string", "null"]},
@@ -378,7 +383,7 @@ fn base_schemas() -> Value {
             "additional_metadata": {"type": "object"}}},
         "OperationRun": {"type": "object", "required": ["datastore_id", "type"], "properties": {
             "datastore_id": int(),
-            "type": one_of(&["sync", "profile", "scan", "export", "materialize"]),
+            "type": one_of(&assay_core::operation::OperationType::NAMES),
             "container_names": texts(), "container_tags": texts(),
             "include": {"type": "array", "items": one_of(&["table", "view"])},
             "prune": boolean(), "recreate": boolean(),

@@ -211,6 +211,12 @@ pub async fn update(
             .update_computed_container(c.id, &name, &query, definition.as_ref(), &fields)
             .await?;
     }
+    let mut f = Fields::new(&map);
+    let flags = super::observability::flags_of(&mut f, "");
+    if !f.errors.is_empty() {
+        return Err(ApiError::fields(f.errors));
+    }
+    s.store.set_container_observability(c.id, flags).await?;
     let description = map.get("description").and_then(Value::as_str);
     let tags = map.get("tags").and_then(strings);
     s.store

@@ -238,7 +238,14 @@ async fn render(s: &AppState, rec: &DatastoreRecord) -> Result<Value, ApiError> 
         .list_operations(&Viewer::admin(0), &filter, 1, 1)
         .await?;
     let scheduled = !s.store.scheduled_datastores(&[rec.id]).await?.is_empty();
-    Ok(views::datastore(rec, ops.first(), scheduled))
+    let mut v = views::datastore(rec, ops.first(), scheduled);
+    let defaults = s.store.observability_defaults(rec.id).await?;
+    if let (Value::Object(m), Value::Object(d)) =
+        (&mut v, super::observability::defaults_json(&defaults))
+    {
+        m.extend(d);
+    }
+    Ok(v)
 }
 
 pub async fn list(
@@ -373,6 +380,7 @@ pub async fn update(
         .int("connection_id")
         .value()
         .unwrap_or(current.connection_id);
+    let defaults = super::observability::flags_of(&mut f, "default_");
     errors.extend(f.errors);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
@@ -396,6 +404,7 @@ pub async fn update(
         .store
         .update_datastore(did, &parsed.spec, connection_id, &teams)
         .await?;
+    s.store.set_observability_defaults(did, defaults).await?;
     let rec = match tags_of(&map) {
         Some(tags) => {
             s.store.set_datastore_tags(did, &tags).await?;

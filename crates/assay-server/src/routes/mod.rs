@@ -7,6 +7,7 @@ pub(crate) mod connections;
 mod containers;
 pub(crate) mod datastores;
 pub(crate) mod flows;
+pub(crate) mod observability;
 pub(crate) mod operations;
 mod profiles;
 pub(crate) mod schedules;
@@ -102,6 +103,10 @@ fn table() -> Routes {
             get(profiles::of_container),
         )
         .route("/containers/{id}/profiles", get(profiles::history))
+        .route(
+            "/containers/{id}/measurements",
+            get(observability::measurements),
+        )
         .route("/field-profiles", get(profiles::list))
         .route(
             "/quality-checks",

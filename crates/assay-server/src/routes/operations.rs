@@ -139,6 +139,9 @@ pub(crate) fn read_params(
             set(&mut p.container_tags, f.strings("container_tags"));
             p.max_records_per_partition = f.int("max_records_per_partition").value();
         }
+        OperationParams::Measure(p) => {
+            set(&mut p.container_names, f.strings("container_names"));
+        }
     }
     errors.extend(f.errors);
     p

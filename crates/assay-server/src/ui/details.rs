@@ -450,7 +450,7 @@ struct ActivityPage {
 }
 
 /// The operation types and results the Activity tab filters by.
-const OP_KINDS: [&str; 5] = ["sync", "profile", "scan", "export", "materialize"];
+const OP_KINDS: [&str; 6] = assay_core::operation::OperationType::NAMES;
 const OP_RESULTS: [&str; 5] = ["queued", "running", "success", "failure", "aborted"];
 
 pub async fn activity(

@@ -12,6 +12,7 @@ mod flows;
 mod form;
 mod link;
 mod login;
+mod observability;
 mod page;
 mod schedules;
 mod session;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
             get(details::operations_fragment),
         )
         .route("/datastores/{id}/activity", get(details::activity))
+        .route("/datastores/{id}/observability", get(observability::page))
         .route(
             "/datastores/{id}/schedules/new",
             get(schedules::new).post(schedules::create),

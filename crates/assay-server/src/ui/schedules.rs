@@ -144,7 +144,7 @@ impl FormPage {
     }
 }
 
-const KINDS: [&str; 5] = ["sync", "profile", "scan", "export", "materialize"];
+const KINDS: [&str; 6] = assay_core::operation::OperationType::NAMES;
 
 async fn page(
     s: &AppState,

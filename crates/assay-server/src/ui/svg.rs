@@ -211,13 +211,32 @@ pub fn line_chart(
     points: &[Point],
     top: Option<f64>,
     fmt: &dyn Fn(f64) -> String,
+    span: &(String, String),
+) -> Option<Svg> {
+    banded_chart(title, points, &[], top, fmt, span)
+}
+
+/// [`line_chart`] with an expected range drawn behind the line: `band` holds (time, low, high) points, joined
+/// into one shaded polygon.
+pub fn banded_chart(
+    title: &str,
+    points: &[Point],
+    band: &[(f64, f64, f64)],
+    top: Option<f64>,
+    fmt: &dyn Fn(f64) -> String,
     (first, last): &(String, String),
 ) -> Option<Svg> {
     if points.is_empty() {
         return None;
     }
     let max = top
-        .unwrap_or_else(|| points.iter().map(|p| p.value).fold(0.0, f64::max))
+        .unwrap_or_else(|| {
+            points
+                .iter()
+                .map(|p| p.value)
+                .chain(band.iter().map(|b| b.2))
+                .fold(0.0, f64::max)
+        })
         .max(f64::MIN_POSITIVE);
     let (t0, t1) = points
         .iter()
@@ -255,6 +274,19 @@ pub fn line_chart(
         PAD_L - 4.0,
         esc(&fmt(0.0))
     );
+    if band.len() >= 2 {
+        let upper = band.iter().map(|b| format!("{:.1},{:.1}", x(b.0), y(b.2)));
+        let lower = band
+            .iter()
+            .rev()
+            .map(|b| format!("{:.1},{:.1}", x(b.0), y(b.1)));
+        let outline: Vec<String> = upper.chain(lower).collect();
+        let _ = write!(
+            s,
+            r#"<polygon class="band" points="{}"><title>expected range</title></polygon>"#,
+            outline.join(" ")
+        );
+    }
     let line: Vec<String> = points
         .iter()
         .map(|p| format!("{:.1},{:.1}", x(p.at), y(p.value)))
