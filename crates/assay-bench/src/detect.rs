@@ -8,7 +8,8 @@
 //! more clean batch in which a few rows carry its planted defect, and a scan: the defect is detected when the
 //! check of the expected rule on the expected field fails. It prints recall per defect kind and false anomalies
 //! per clean round. Volume and freshness defects (missing, half or doubled loads, a table that stops changing)
-//! need the observability series and are not planted here.
+//! are judged on generated daily histories with the functions the `measure` operation runs
+//! ([`series_evaluation`]): 56 days a table, so weeks of history need no waiting.
 
 use super::load::{Http, conninfo, start_server};
 use anyhow::{Context, Result, bail};
@@ -354,5 +355,103 @@ async fn measure(url: &str, meta: &str, src: &str, base: i64, rounds: usize) -> 
         "checks_failing_on_clean_data": false_checks,
         "clean_twin_after_the_defect_round": clean_after.iter().map(|(r, f)| format!("{r}({f})")).collect::<Vec<_>>(),
         "recall": kinds,
+        "volume_and_freshness": series_evaluation(200),
     }))
+}
+
+/// A day's load from the day's index and its usual load.
+type Load = dyn Fn(i64, i64) -> i64;
+
+/// A deterministic generator (an LCG; the evaluation must print the same figures on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn unit(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Volume and freshness judgement over generated daily histories (the same functions the `measure` operation
+/// runs): `trials` tables of 56 days, each with its own size, ±15 % daily noise, a slow trend, and for half of
+/// them quiet weekends. Every day after the first week of each clean history is judged (false alarms); then the
+/// last day of each is replaced by a missing, half or doubled load, or the loads stop for three days (recall).
+pub fn series_evaluation(trials: u64) -> Value {
+    use assay_core::observability::{self as judge, Measurement, Verdict};
+    use chrono::{TimeDelta, TimeZone, Utc};
+    let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    let history = |seed: u64, last: &Load| -> Vec<Measurement> {
+        let mut r = Lcg(seed.wrapping_mul(7919) + 1);
+        let base = 500.0 + r.unit() * 4500.0;
+        let weekends = seed.is_multiple_of(2);
+        let mut count = 100_000i64;
+        let mut changed = start;
+        (0..56)
+            .map(|d| {
+                let weekday = d % 7;
+                let season = if weekends && weekday >= 5 { 0.2 } else { 1.0 };
+                let usual =
+                    (base * season * (1.0 + 0.005 * d as f64) * (0.85 + 0.3 * r.unit())) as i64;
+                let load = last(d, usual);
+                count += load;
+                if load > 0 {
+                    changed = start + TimeDelta::days(d) + TimeDelta::hours(18);
+                }
+                Measurement {
+                    at: start + TimeDelta::days(d) + TimeDelta::hours(23),
+                    row_count: Some(count),
+                    last_modified: Some(changed),
+                }
+            })
+            .collect()
+    };
+    let anomalous = |v: &Verdict| matches!(v, Verdict::Anomalous(_));
+    let (mut clean_days, mut false_volume, mut false_freshness) = (0u64, 0u64, 0u64);
+    for t in 0..trials {
+        let s = history(t, &|_, usual| usual);
+        for end in 8..s.len() {
+            let seen = &s[..end];
+            let today = seen[end - 1].at.date_naive() + TimeDelta::days(1);
+            clean_days += 1;
+            false_volume += u64::from(anomalous(&judge::judge_volume(seen, today).0));
+            false_freshness +=
+                u64::from(anomalous(&judge::judge_freshness(seen, seen[end - 1].at).0));
+        }
+    }
+    let kinds: [(&str, &Load); 4] = [
+        ("missing daily load", &|d, u| if d == 55 { 0 } else { u }),
+        ("half daily load", &|d, u| if d == 55 { u / 2 } else { u }),
+        ("doubled daily load", &|d, u| {
+            if d == 55 { u * 2 } else { u }
+        }),
+        ("table stops changing", &|d, u| if d >= 53 { 0 } else { u }),
+    ];
+    let recall: Vec<Value> = kinds
+        .iter()
+        .map(|(name, f)| {
+            let mut detected = 0u64;
+            for t in 0..trials {
+                let s = history(t, f);
+                let last = s[s.len() - 1].at;
+                let hit = if name.contains("stops") {
+                    anomalous(&judge::judge_freshness(&s, last).0)
+                } else {
+                    anomalous(&judge::judge_volume(&s, last.date_naive() + TimeDelta::days(1)).0)
+                };
+                detected += u64::from(hit);
+            }
+            json!({"defect": name, "trials": trials, "detected": detected,
+                   "recall": format!("{:.1} %", 100.0 * detected as f64 / trials as f64)})
+        })
+        .collect();
+    json!({
+        "histories": trials,
+        "clean_days_judged": clean_days,
+        "false_volume_anomalies": false_volume,
+        "false_freshness_anomalies": false_freshness,
+        "recall": recall,
+    })
 }

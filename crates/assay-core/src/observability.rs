@@ -1,30 +1,38 @@
 //! Volume and freshness judgement over a container's measurement series (no I/O).
 //!
 //! **Volume.** A table's measurements are reduced to one row count per UTC day (the day's last measurement), and
-//! a day's *load* is its change from the day before. The band for a load is robust: the median of the loads in
-//! the window (the previous [`WINDOW_DAYS`] days) plus or minus [`BAND_MADS`] scaled median absolute deviations,
-//! never narrower than a tenth of the median (so a table with perfectly regular loads does not alarm on a
-//! one-row difference). When the window holds at least three weeks and the loads differ by weekday (the
-//! weekday medians spread more than the band), the same weekday's loads form the band instead (weekends that
-//! load nothing are normal). No verdict before [`MIN_DAYS`] days of history. A missing, half or doubled load
-//! falls outside the band; growth at the usual pace does not.
+//! a day's *load* is its change from the day before. A day's expected load is the level of the week before it
+//! (the median of its seven loads, or their mean when the loads follow the weekday) times the day's weekday
+//! share (1 without a weekly rhythm). The loads follow the weekday when every weekday was seen twice in the
+//! window ([`WINDOW_DAYS`]) and the quietest weekday's median is below [`SEASONAL_RATIO`] of the busiest one's
+//! (weekends that load little or nothing); a weekday's share is its median over the mean of the seven medians.
+//! The band's width comes from how far each earlier day of the window was from what the week before it
+//! expected, relative to that expectation (never to less than a tenth of the overall median): the expected load
+//! plus or minus [`BAND_MADS`] scaled median absolute deviations of those errors, and never narrower than
+//! [`MIN_BAND`] of the expected load. No verdict before [`MIN_DAYS`] days of history. A missing or doubled load
+//! falls outside the band; growth at the usual pace does not; a half load does unless the daily noise is
+//! nearly as large (see the closing figures of `assay-bench detect`).
 //!
 //! **Freshness.** The intervals between modifications (measurements whose modification counter moved) give the
 //! usual gap; the longest one seen, times [`FRESHNESS_SLACK`], is the maximum age. A table whose last
 //! modification is older than that is stale. No verdict before [`MIN_CHANGES`] modifications have been seen.
 //!
 //! The median absolute deviation is scaled by 1.4826 so that it estimates a normal spread's standard deviation;
-//! with [`BAND_MADS`] = 4 a normal day falls outside with a probability of about 6e-5.
+//! with [`BAND_MADS`] = 3.5 a day with normal noise falls outside with a probability of about 5e-4.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
 /// Days of history a band is computed from.
 pub const WINDOW_DAYS: i64 = 28;
-/// Days of history before volume is judged.
-pub const MIN_DAYS: usize = 7;
-/// Width of the volume band in scaled median absolute deviations.
-pub const BAND_MADS: f64 = 4.0;
+/// Days of history before volume is judged (two of each weekday, to tell a weekly rhythm).
+pub const MIN_DAYS: usize = 14;
+/// Width of the volume band in scaled median absolute deviations of the relative prediction errors.
+pub const BAND_MADS: f64 = 3.5;
+/// The band is never narrower than this share of the day's expected load on either side.
+pub const MIN_BAND: f64 = 0.3;
+/// Loads follow the weekday when the quietest weekday's median is below this share of the busiest one's.
+pub const SEASONAL_RATIO: f64 = 0.6;
 /// Modifications seen before freshness is judged.
 pub const MIN_CHANGES: usize = 3;
 /// The maximum age is the longest usual gap times this.
@@ -72,20 +80,6 @@ fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
-fn band_of(loads: &[f64], basis: String) -> Band {
-    let mut v = loads.to_vec();
-    let m = median(&mut v);
-    let mut dev: Vec<f64> = loads.iter().map(|x| (x - m).abs()).collect();
-    let mad = 1.4826 * median(&mut dev);
-    let half = (BAND_MADS * mad).max(0.1 * m.abs()).max(1.0);
-    Band {
-        low: m - half,
-        high: m + half,
-        basis,
-        days: loads.len(),
-    }
-}
-
 /// The last row count of each UTC day.
 pub fn daily_counts(series: &[Measurement]) -> BTreeMap<NaiveDate, i64> {
     let mut days = BTreeMap::new();
@@ -109,7 +103,17 @@ pub fn daily_loads(series: &[Measurement]) -> Vec<(NaiveDate, f64)> {
         .collect()
 }
 
-/// The band for the load of `day` from the loads before it.
+const WEEKDAYS: [&str; 7] = [
+    "Mondays",
+    "Tuesdays",
+    "Wednesdays",
+    "Thursdays",
+    "Fridays",
+    "Saturdays",
+    "Sundays",
+];
+
+/// The band for the load of `day` from the loads of the [`WINDOW_DAYS`] before it (see the module header).
 pub fn volume_band(loads: &[(NaiveDate, f64)], day: NaiveDate) -> Option<Band> {
     let window: Vec<(NaiveDate, f64)> = loads
         .iter()
@@ -119,40 +123,74 @@ pub fn volume_band(loads: &[(NaiveDate, f64)], day: NaiveDate) -> Option<Band> {
     if window.len() < MIN_DAYS {
         return None;
     }
-    let all: Vec<f64> = window.iter().map(|x| x.1).collect();
-    let overall = band_of(&all, "all days".into());
-    if window.len() >= 21 {
-        let mut by_weekday: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-        for (d, x) in &window {
-            by_weekday
-                .entry(d.weekday().num_days_from_monday())
-                .or_default()
-                .push(*x);
-        }
-        let mut medians: Vec<f64> = by_weekday
-            .values()
-            .map(|xs| median(&mut xs.clone()))
-            .collect();
-        let spread = medians.iter().cloned().fold(f64::MIN, f64::max)
-            - medians.iter_mut().map(|x| *x).fold(f64::MAX, f64::min);
-        let same = by_weekday.get(&day.weekday().num_days_from_monday());
-        if spread > overall.high - overall.low
-            && let Some(same) = same.filter(|s| s.len() >= 3)
-        {
-            const NAMES: [&str; 7] = [
-                "Mondays",
-                "Tuesdays",
-                "Wednesdays",
-                "Thursdays",
-                "Fridays",
-                "Saturdays",
-                "Sundays",
-            ];
-            let name = NAMES[day.weekday().num_days_from_monday() as usize];
-            return Some(band_of(same, name.to_string()));
-        }
+    let wd = |d: &NaiveDate| d.weekday().num_days_from_monday() as usize;
+    let overall = median(&mut window.iter().map(|x| x.1).collect::<Vec<_>>());
+    let mut by_weekday: [Vec<f64>; 7] = Default::default();
+    for (d, x) in &window {
+        by_weekday[wd(d)].push(*x);
     }
-    Some(overall)
+    let medians: Vec<f64> = by_weekday
+        .iter()
+        .map(|xs| median(&mut xs.clone()))
+        .collect();
+    let (lo, hi) = medians
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), m| (a.min(*m), b.max(*m)));
+    let seasonal = by_weekday.iter().all(|xs| xs.len() >= 2) && lo < SEASONAL_RATIO * hi;
+    // a weekday's share of a usual week (all 1 without a weekly rhythm)
+    let mean_median = medians.iter().sum::<f64>() / 7.0;
+    let factor = |d: &NaiveDate| {
+        if seasonal && mean_median > 0.0 {
+            medians[wd(d)] / mean_median
+        } else {
+            1.0
+        }
+    };
+    // the expected load of `d`: the level of the week before it times its weekday's share (the level follows a
+    // trend; a median over the whole window would lag behind it)
+    let expected = |d: &NaiveDate| -> Option<f64> {
+        let week: Vec<f64> = window
+            .iter()
+            .filter(|(e, _)| *e < *d && (*d - *e).num_days() <= 7)
+            .map(|x| x.1)
+            .collect();
+        if week.len() < 7 {
+            return None;
+        }
+        let level = if seasonal {
+            week.iter().sum::<f64>() / 7.0
+        } else {
+            median(&mut week.clone())
+        };
+        Some(level * factor(d))
+    };
+    let scale = |c: f64| c.abs().max(0.1 * overall.abs()).max(1.0);
+    // how far each day of the window was from what the week before it expected: the spread of a prediction
+    // made the same way as today's
+    let mut residuals: Vec<f64> = window
+        .iter()
+        .filter_map(|(d, x)| {
+            let c = expected(d)?;
+            Some(((x - c) / scale(c)).abs())
+        })
+        .collect();
+    let center = expected(&day).unwrap_or(overall * factor(&day));
+    let spread = if residuals.len() >= 5 {
+        (BAND_MADS * 1.4826 * median(&mut residuals)).max(MIN_BAND)
+    } else {
+        MIN_BAND.max(0.5)
+    };
+    let half = spread * scale(center);
+    Some(Band {
+        low: center - half,
+        high: center + half,
+        basis: if seasonal {
+            WEEKDAYS[wd(&day)].to_string()
+        } else {
+            "all days".into()
+        },
+        days: window.len(),
+    })
 }
 
 /// Whether the load of the latest complete day (the last before `today`, whose count may still grow) is within
@@ -284,10 +322,10 @@ mod tests {
     fn steady_growth_is_normal_and_the_history_must_be_long_enough() {
         let s = series(40, steady);
         assert_eq!(judge_volume(&s).0, Verdict::Normal);
-        let short = series(5, steady);
+        let short = series(12, steady);
         assert!(matches!(judge_volume(&short).0, Verdict::Learning { .. }));
         // every day of a long steady history is normal, none is flagged
-        for end in 10..40 {
+        for end in 17..40 {
             assert_eq!(judge_volume(&s[..end]).0, Verdict::Normal, "day {end}");
         }
     }

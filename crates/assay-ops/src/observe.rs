@@ -2,10 +2,12 @@
 //! often) and at the end of every sync, profile and scan, then judged with `assay-core::observability` for the
 //! containers whose automation is on.
 //!
-//! One catalog statement reads every measured table's size, row estimate and modification counters
-//! (`pg_class`, `pg_stat_all_tables`: readable by any role). The row count is the exact one an operation
-//! counted when it read the whole table (profile, scan), else an exact `count(*)` for tables up to
-//! [`EXACT_COUNT_PAGES`] pages, else the planner's estimate; the method is recorded with the measurement.
+//! One catalog statement reads every measured table's size (its pages and its TOAST pages), row estimate and
+//! modification counters (`pg_class`, `pg_stat_all_tables`: readable by any role, and taking no lock on the
+//! tables, so a measurement never waits behind a table someone locked). The row count is the exact one an
+//! operation counted when it read the whole table (profile, scan); the `measure` operation counts tables up to
+//! [`EXACT_COUNT_PAGES`] pages exactly, giving up after [`COUNT_TIMEOUT`] (or a lock wait of a second) for
+//! the estimate; otherwise it is the planner's estimate. The method is recorded with the measurement.
 
 use crate::{Context, Ending, OpsError};
 use assay_core::observability::{self as judge, Measurement, Verdict};
@@ -17,8 +19,10 @@ use assay_store::observability::{MeasurementRecord, NewMeasurement};
 use assay_store::operations::OperationRecord;
 use serde_json::{Value, json};
 
-/// Tables up to this many pages (10 MB) are counted exactly when no operation counted them.
+/// Tables up to this many pages (10 MB) are counted exactly by the `measure` operation.
 pub const EXACT_COUNT_PAGES: i64 = 1280;
+/// The longest an exact count may take before the estimate is used instead.
+pub const COUNT_TIMEOUT: &str = "5s";
 
 /// A row count an operation took by reading a whole table.
 pub struct Counted {
@@ -34,6 +38,11 @@ pub struct Measured {
     pub measurement: MeasurementRecord,
     /// Findings of the automated checks (volume, freshness).
     pub anomalies: Vec<String>,
+}
+
+/// The planner's row estimate, when it has one (never for a view; -1 before the first vacuum or analyze).
+fn estimate_of(reltuples: i64, relkind: &str) -> Option<i64> {
+    (reltuples >= 0 && relkind != "v").then_some(reltuples)
 }
 
 fn series(records: &[MeasurementRecord]) -> Vec<Measurement> {
@@ -54,6 +63,7 @@ pub async fn measure(
     ds: &DatastoreRecord,
     containers: &[ContainerRecord],
     counted: &[Counted],
+    exact_counts: bool,
     operation_id: Option<i64>,
 ) -> Result<Vec<Measured>, OpsError> {
     let mut tracked = Vec::new();
@@ -73,15 +83,25 @@ pub async fn measure(
     let names: Vec<&str> = tracked.iter().map(|(c, _)| c.name.as_str()).collect();
     let rows = client
         .query(
-            "SELECT c.relname::text, c.reltuples::int8, pg_total_relation_size(c.oid), \
+            "SELECT c.relname::text, c.reltuples::int8, \
+                    (c.relpages::int8 + coalesce(t.relpages, 0)::int8) * current_setting('block_size')::int8, \
                     (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8, c.relpages::int8, c.relkind::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_class t ON t.oid = c.reltoastrelid \
              LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid \
              WHERE n.nspname = $1 AND c.relname = ANY($2)",
             &[&ds.spec.schema, &names],
         )
         .await
         .map_err(|e| OpsError::Source(format!("cannot read the catalog statistics: {e}")))?;
+    if exact_counts {
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = '1s'; SET statement_timeout = '{COUNT_TIMEOUT}'"
+            ))
+            .await
+            .map_err(|e| OpsError::Source(format!("cannot prepare the counts: {e}")))?;
+    }
     let now = chrono::Utc::now();
     let mut out = Vec::new();
     for (c, flags) in tracked {
@@ -92,7 +112,7 @@ pub async fn measure(
             (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
         let (row_count, method) = match counted.iter().find(|k| k.container_id == c.id) {
             Some(k) => (Some(k.rows), k.method),
-            None if kind == "r" && pages <= EXACT_COUNT_PAGES => {
+            None if exact_counts && kind == "r" && pages <= EXACT_COUNT_PAGES => {
                 let sql = format!(
                     "SELECT count(*) FROM {}",
                     qualified(&ds.spec.schema, &c.name)
@@ -100,13 +120,15 @@ pub async fn measure(
                 match client.query_one(&sql, &[]).await {
                     Ok(row) => (Some(row.get::<_, i64>(0)), "exact count"),
                     Err(e) => {
-                        tracing::warn!(container_id = c.id, error = %e, "cannot count the rows to measure");
-                        (None, "unknown")
+                        tracing::warn!(container_id = c.id, error = %e, "cannot count the rows exactly; using the estimate");
+                        (estimate_of(estimate, &kind), "catalog estimate")
                     }
                 }
             }
-            None if estimate >= 0 && kind != "v" => (Some(estimate), "catalog estimate"),
-            None => (None, "unknown"),
+            None => match estimate_of(estimate, &kind) {
+                Some(n) => (Some(n), "catalog estimate"),
+                None => (None, "unknown"),
+            },
         };
         let m = ctx
             .store
@@ -249,7 +271,7 @@ pub async fn after(
     counted: &[Counted],
     op_id: i64,
 ) {
-    if let Err(e) = measure(ctx, ds, containers, counted, Some(op_id)).await {
+    if let Err(e) = measure(ctx, ds, containers, counted, false, Some(op_id)).await {
         tracing::warn!(operation_id = op_id, error = %e, "cannot take the volume and freshness measurements");
     }
 }
@@ -276,7 +298,7 @@ pub async fn run(ctx: &Context, op: &OperationRecord) -> Ending {
             Err(e) => return Ending::failure(e, status),
         };
     status["total_containers"] = json!(chosen.len());
-    match measure(ctx, &ds, &chosen, &[], Some(op.id)).await {
+    match measure(ctx, &ds, &chosen, &[], true, Some(op.id)).await {
         Ok(done) => {
             let found: usize = done.iter().map(|d| d.anomalies.len()).sum();
             status["containers_measured"] = json!(done.len());

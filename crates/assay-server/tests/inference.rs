@@ -133,6 +133,20 @@ async fn inference_understands_growth_keys_shapes_and_the_newest_rows() {
         "{region}"
     );
 
+    // an owner must exist (a 422 naming the field, not a failed write)
+    let r = api
+        .put(
+            &format!("/quality-checks/{}", unique["id"]),
+            json!({"owner_id": 987654}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("owner_id"),
+        "{}",
+        r.body
+    );
+
     // a later full profile archives what it no longer infers, with the reason
     let su = TestPg::shared().superuser(&db).await;
     su.batch_execute("UPDATE sales.payments SET kind = 'k' || (id % 40)")

@@ -130,6 +130,19 @@ struct Parsed {
     owner: Option<i64>,
 }
 
+/// An owner must be a user of this server (a 422 naming the field, not a failed write).
+async fn known_owner(s: &AppState, owner: Option<i64>) -> Result<(), ApiError> {
+    let Some(id) = owner else { return Ok(()) };
+    match s.store.user(id).await {
+        Ok(_) => Ok(()),
+        Err(assay_store::StoreError::NotFound(_)) => Err(ApiError::fields(vec![FieldError::new(
+            "owner_id",
+            format!("there is no user {id}; give the id of an existing user"),
+        )])),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn parse(map: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Parsed {
     let mut f = Fields::new(map);
     let description = f.string("description").value();
@@ -412,6 +425,7 @@ pub async fn create(
     let (Some(container_id), Some(rule), true) = (container_id, rule, errors.is_empty()) else {
         return Err(ApiError::fields(errors));
     };
+    known_owner(&s, p.owner).await?;
     let viewer = u.viewer();
     if s.store.container(container_id, &viewer).await.is_err() {
         return Err(ApiError::fields(vec![FieldError::new(
@@ -453,6 +467,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
+    known_owner(&s, p.owner).await?;
     // The keys the body leaves out keep their stored values. The write applies only if the check was not
     // changed since it was read, so two concurrent edits of different keys (a description, the properties)
     // both land; a lost race reads the check again.

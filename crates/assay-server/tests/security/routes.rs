@@ -176,6 +176,7 @@ pub(crate) fn cases(method: &str, template: &str, i: &Ids, a_db: &str) -> Option
         ("GET", "/containers/{container_id}")
         | ("GET", "/containers/{container_id}/fields")
         | ("GET", "/containers/{container_id}/profiles")
+        | ("GET", "/containers/{container_id}/measurements")
         | ("GET", "/containers/{container_id}/scans")
         | ("DELETE", "/containers/{container_id}") => {
             each(&b_containers, "{container_id}", None, NotFound)
