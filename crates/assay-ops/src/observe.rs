@@ -10,12 +10,12 @@
 //! the estimate; otherwise it is the planner's estimate. The method is recorded with the measurement.
 
 use crate::{Context, Ending, OpsError};
-use assay_core::observability::{self as judge, Measurement, Verdict};
+use assay_core::observability::{self as judge, Verdict};
 use assay_core::operation::MeasureParams;
 use assay_postgres::ident::qualified;
 use assay_store::catalog::ContainerRecord;
 use assay_store::datastores::DatastoreRecord;
-use assay_store::observability::{MeasurementRecord, NewMeasurement};
+use assay_store::observability::{MeasurementRecord, NewMeasurement, series};
 use assay_store::operations::OperationRecord;
 use serde_json::{Value, json};
 
@@ -43,17 +43,6 @@ pub struct Measured {
 /// The planner's row estimate, when it has one (never for a view; -1 before the first vacuum or analyze).
 fn estimate_of(reltuples: i64, relkind: &str) -> Option<i64> {
     (reltuples >= 0 && relkind != "v").then_some(reltuples)
-}
-
-fn series(records: &[MeasurementRecord]) -> Vec<Measurement> {
-    records
-        .iter()
-        .map(|m| Measurement {
-            at: m.measurement_time,
-            row_count: m.row_count,
-            last_modified: m.last_modification_time,
-        })
-        .collect()
 }
 
 /// Measures the tables and views among `containers` whose tracking is on, and judges those whose automation

@@ -66,6 +66,18 @@ pub struct MeasurementRecord {
     pub created: DateTime<Utc>,
 }
 
+/// Measurements as the judgement reads them.
+pub fn series(records: &[MeasurementRecord]) -> Vec<assay_core::observability::Measurement> {
+    records
+        .iter()
+        .map(|m| assay_core::observability::Measurement {
+            at: m.measurement_time,
+            row_count: m.row_count,
+            last_modified: m.last_modification_time,
+        })
+        .collect()
+}
+
 const COLS: &str = "id, container_id, measurement_time, row_count, size_bytes, last_modification_time, method, \
     operation_id, created";
 

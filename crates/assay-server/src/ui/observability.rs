@@ -8,9 +8,9 @@ use super::session::Session;
 use super::svg::{self, Point, Svg};
 use crate::AppState;
 use askama::Template;
-use assay_core::observability::{self as judge, Measurement, Verdict};
+use assay_core::observability::{self as judge, Verdict};
 use assay_store::catalog::ContainerFilter;
-use assay_store::observability::MeasurementRecord;
+use assay_store::observability::{MeasurementRecord, series};
 use axum::extract::{Path, State};
 
 /// Tables shown on one page (the rest through the API and CLI).
@@ -38,17 +38,6 @@ struct ObservabilityPage {
     untracked: usize,
 }
 
-fn as_series(records: &[MeasurementRecord]) -> Vec<Measurement> {
-    records
-        .iter()
-        .map(|m| Measurement {
-            at: m.measurement_time,
-            row_count: m.row_count,
-            last_modified: m.last_modification_time,
-        })
-        .collect()
-}
-
 /// The chart of the row counts, with the band of each day that had one.
 fn chart(name: &str, records: &[MeasurementRecord]) -> Option<Svg> {
     let points: Vec<Point> = records
@@ -66,7 +55,7 @@ fn chart(name: &str, records: &[MeasurementRecord]) -> Option<Svg> {
             })
         })
         .collect();
-    let series = as_series(records);
+    let series = series(records);
     let counts = judge::daily_counts(&series);
     let loads = judge::daily_loads(&series);
     let mut band = Vec::new();
@@ -138,7 +127,7 @@ pub async fn page(
             .measurement_series(c.id, judge::WINDOW_DAYS + 7)
             .await?;
         let latest = records.last();
-        let (verdict, max_age) = judge::judge_freshness(&as_series(&records), now);
+        let (verdict, max_age) = judge::judge_freshness(&series(&records), now);
         let automated: Vec<&str> = [
             (f.automate_volumetric_checks, "volume"),
             (f.automate_freshness_checks, "freshness"),
